@@ -1,0 +1,1 @@
+"""Generated protobuf modules for proto/peer (do not edit)."""
