@@ -1,0 +1,43 @@
+"""Blocks and proposals: construction and hashing as Iroha 1 does it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from node.model.tx import Tx, sha3_256
+from node.proto.iroha import block_pb2, proposal_pb2
+
+GENESIS_PREV_HASH = bytes(32)  # genesis prev_block_hash is 64 hex zeros
+
+
+def hex_hash(h: bytes) -> str:
+    return h.hex()
+
+
+def make_block(
+    height: int,
+    prev_hash: bytes,
+    created_time: int,
+    txs: Sequence[Tx],
+    rejected: Sequence[bytes],
+) -> block_pb2.Block_v1:
+    """An unsigned block; signatures are added from the commit certificate."""
+    block = block_pb2.Block_v1()
+    p = block.payload
+    p.transactions.extend(t.pb for t in txs)
+    p.tx_number = len(txs)
+    p.height = height
+    p.prev_block_hash = prev_hash.hex()
+    p.created_time = created_time
+    p.rejected_transactions_hashes.extend(h.hex() for h in rejected)
+    return block
+
+
+def block_hash(block: block_pb2.Block_v1) -> bytes:
+    """SHA3-256 of the block payload (signatures excluded)."""
+    return sha3_256(block.payload.SerializeToString())
+
+
+def proposal_hash(proposal: proposal_pb2.Proposal) -> bytes:
+    """SHA3-256 of the whole proposal message (used in YAC votes)."""
+    return sha3_256(proposal.SerializeToString())

@@ -1,0 +1,173 @@
+"""Transactions and batches with Iroha 1's hashing rules.
+
+Iroha hashes its own canonical re-serialization of a sub-message, so hashes are taken
+over ``SerializeToString()`` of the parsed message (deterministic=True keeps unknown
+fields in order; Python's output matches C++ for these messages, which have no maps).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from google.protobuf.message import DecodeError as _PbDecodeError
+
+from node.proto.iroha import commands_pb2, primitive_pb2, transaction_pb2
+
+BatchMeta = transaction_pb2.Transaction.Payload.BatchMeta
+
+
+def sha3_256(data: bytes) -> bytes:
+    return hashlib.sha3_256(data).digest()
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a well-formed protobuf message of the expected type."""
+
+
+class Tx:
+    """One transaction; hashes are computed once and cached.
+
+    The wrapped message must not be mutated after the first hash is taken.
+    """
+
+    __slots__ = ("__dict__", "pb")
+
+    def __init__(self, pb: transaction_pb2.Transaction) -> None:
+        self.pb = pb
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Tx:
+        pb = transaction_pb2.Transaction()
+        try:
+            pb.ParseFromString(data)
+        except (_PbDecodeError, RuntimeError, ValueError) as e:
+            raise DecodeError(f"malformed transaction: {e}") from None
+        return cls(pb)
+
+    def __repr__(self) -> str:
+        return f"Tx({self.hash_hex[:16]}…, creator={self.creator!r})"
+
+    @cached_property
+    def payload_bytes(self) -> bytes:
+        """The exact bytes that are hashed and signed (payload incl. batch meta)."""
+        return self.pb.payload.SerializeToString()
+
+    @cached_property
+    def hash(self) -> bytes:
+        return sha3_256(self.payload_bytes)
+
+    @cached_property
+    def hash_hex(self) -> str:
+        return self.hash.hex()
+
+    @cached_property
+    def reduced_payload_bytes(self) -> bytes:
+        return self.pb.payload.reduced_payload.SerializeToString()
+
+    @cached_property
+    def reduced_hash(self) -> bytes:
+        return sha3_256(self.reduced_payload_bytes)
+
+    @property
+    def creator(self) -> str:
+        return self.pb.payload.reduced_payload.creator_account_id
+
+    @property
+    def created_time(self) -> int:
+        return self.pb.payload.reduced_payload.created_time
+
+    @property
+    def quorum(self) -> int:
+        return self.pb.payload.reduced_payload.quorum
+
+    @property
+    def commands(self) -> Sequence[commands_pb2.Command]:
+        return self.pb.payload.reduced_payload.commands
+
+    @property
+    def signatures(self) -> Sequence[primitive_pb2.Signature]:
+        return self.pb.signatures
+
+    @property
+    def batch_meta(self) -> BatchMeta | None:
+        p = self.pb.payload
+        return p.batch if p.HasField("batch") else None
+
+    def signed_by(self) -> dict[str, bytes]:
+        """Lower-case public key -> raw signature; one entry per key (duplicates collapse).
+
+        Signatures whose hex does not decode are left out: stateless validation reports
+        them; this view is for counting distinct signers.
+        """
+        out: dict[str, bytes] = {}
+        for s in self.pb.signatures:
+            try:
+                out.setdefault(s.public_key.lower(), bytes.fromhex(s.signature))
+            except ValueError:
+                continue
+        return out
+
+    def serialize(self) -> bytes:
+        return self.pb.SerializeToString()
+
+
+class BatchType(enum.IntEnum):
+    ATOMIC = 0
+    ORDERED = 1
+    SINGLE = 2  # a transaction without batch meta
+
+
+@dataclass(frozen=True)
+class Batch:
+    txs: tuple[Tx, ...]
+    type: BatchType
+
+    @cached_property
+    def batch_hash(self) -> bytes:
+        """Iroha's batch id: the raw reduced hashes of its txs, concatenated (not re-hashed)."""
+        return b"".join(t.reduced_hash for t in self.txs)
+
+    @property
+    def tx_hashes(self) -> tuple[bytes, ...]:
+        return tuple(t.hash for t in self.txs)
+
+    def fully_signed(self) -> bool:
+        """Every tx carries at least as many distinct signatures as its declared quorum."""
+        return all(len(t.signed_by()) >= t.quorum for t in self.txs)
+
+    def __len__(self) -> int:
+        return len(self.txs)
+
+
+def _meta_key(tx: Tx) -> bytes | None:
+    meta = tx.batch_meta
+    return None if meta is None else meta.SerializeToString()
+
+
+def group_batches(txs: Sequence[Tx]) -> list[Batch]:
+    """Consecutive txs with identical batch meta form one batch; a tx without meta is alone.
+
+    Structure only: whether the batch is complete and consistent is node.validation's job.
+    """
+    out: list[Batch] = []
+    i = 0
+    n = len(txs)
+    while i < n:
+        key = _meta_key(txs[i])
+        if key is None:
+            out.append(Batch((txs[i],), BatchType.SINGLE))
+            i += 1
+            continue
+        j = i + 1
+        while j < n and _meta_key(txs[j]) == key:
+            j += 1
+        meta = txs[i].batch_meta
+        assert meta is not None
+        kind = BatchType.ORDERED if meta.type == BatchMeta.ORDERED else BatchType.ATOMIC
+        out.append(Batch(tuple(txs[i:j]), kind))
+        i = j
+    return out

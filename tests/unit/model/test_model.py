@@ -1,0 +1,75 @@
+"""Hashing and batch structure, checked against the official Iroha SDK."""
+
+from __future__ import annotations
+
+from node.model import (
+    GENESIS_PREV_HASH,
+    BatchType,
+    Round,
+    Tx,
+    block_hash,
+    group_batches,
+    make_block,
+    proposal_hash,
+)
+from node.proto.iroha import block_pb2, proposal_pb2
+from tests.support.iroha_sdk import run_sdk
+
+_SDK_BATCH = r"""
+import json
+from iroha import Iroha, IrohaCrypto
+iroha = Iroha('admin@test')
+key = 'f101537e319568c765b2cc89698325604991dca57b9716b58016b253506cab70'
+txs = [iroha.transaction([iroha.command('TransferAsset', src_account_id='admin@test',
+        dest_account_id='u%d@test' % i, asset_id='coin#test', amount='1.00')],
+        created_time=1700000000000 + i) for i in range(3)]
+single = iroha.transaction([iroha.command('CreateDomain', domain_id='d', default_role='user')],
+                           created_time=1700000000000)
+iroha.batch(txs, atomic=False)
+for t in txs + [single]:
+    IrohaCrypto.sign_transaction(t, key)
+print(json.dumps({
+    'txs': [t.SerializeToString().hex() for t in txs + [single]],
+    'hashes': [IrohaCrypto.hash(t).hex() for t in txs + [single]],
+    'reduced': [IrohaCrypto.reduced_hash(t).decode() for t in txs + [single]],
+}))
+"""
+
+
+def test_hashes_and_batches_match_sdk() -> None:
+    out = run_sdk(_SDK_BATCH)
+    txs = [Tx.from_bytes(bytes.fromhex(h)) for h in out["txs"]]
+    assert [t.hash_hex for t in txs] == out["hashes"]
+    assert [t.reduced_hash.hex() for t in txs] == out["reduced"]
+    batches = group_batches(txs)
+    assert [(b.type, len(b)) for b in batches] == [(BatchType.ORDERED, 3), (BatchType.SINGLE, 1)]
+    meta = txs[0].batch_meta
+    assert meta is not None
+    assert list(meta.reduced_hashes) == out["reduced"][:3]
+    assert batches[0].batch_hash == b"".join(bytes.fromhex(h) for h in out["reduced"][:3])
+    assert batches[0].fully_signed()
+    assert set(txs[0].signed_by()) == {
+        "313a07e6384776ed95447710d15e59148473ccfc052a681317a72a69f2a49910"
+    }
+
+
+def test_block_and_proposal_hashes() -> None:
+    tx = Tx.from_bytes(b"")
+    block = make_block(2, GENESIS_PREV_HASH, 1_700_000_000_000, [tx], [b"\x01" * 32])
+    assert block.payload.prev_block_hash == "0" * 64
+    assert block.payload.tx_number == 1
+    h = block_hash(block)
+    block.signatures.add(public_key="ab", signature="cd")
+    assert block_hash(block) == h, "signatures are not part of the block hash"
+    again = block_pb2.Block_v1.FromString(block.SerializeToString())
+    assert block_hash(again) == h
+    p = proposal_pb2.Proposal(height=2, created_time=5)
+    p2 = proposal_pb2.Proposal(height=2, created_time=6)
+    assert proposal_hash(p) != proposal_hash(p2)
+
+
+def test_round_order() -> None:
+    r = Round(5, 0)
+    assert r.next_reject() == Round(5, 1) and r.next_reject() > r
+    assert r.next_reject().next_block() == Round(6, 0)
+    assert str(Round(7, 2)) == "7:2"
