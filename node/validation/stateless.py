@@ -1,0 +1,439 @@
+"""Iroha 1 stateless rules (shared_model/validators), with Iroha's reason texts.
+
+Each check returns ``None`` when the input is valid, else one human-readable reason
+(several problems are joined with "; "), which Torii reports in
+``ToriiResponse.err_or_cmd_name`` with STATELESS_VALIDATION_FAILED.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+from node.config import (
+    MAX_AMOUNT_FRACTION_DIGITS,
+    MAX_DESCRIPTION_BYTES,
+    MAX_DETAIL_VALUE_BYTES,
+    MAX_FUTURE_CREATED_MS,
+    MAX_HEX_KEY_CHARS,
+    MAX_PRECISION,
+    MAX_QUORUM,
+    ChainParameters,
+    ValidationLimits,
+)
+from node.model import Batch, BatchType, Tx
+from node.proto.iroha import commands_pb2, primitive_pb2, queries_pb2
+
+Verifier = Callable[[str, bytes, bytes], bool]
+
+# Iroha's patterns (field_validator.cpp), anchored with fullmatch.
+_NAME = r"[a-z_0-9]{1,32}"
+_DOMAIN = r"([a-zA-Z]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?"
+_OCTET = r"([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])"
+_IPV4 = rf"(({_OCTET}\.){{3}}){_OCTET}"
+_PORT = r"(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}|0)"
+ACCOUNT_ID_PATTERN = _NAME + r"\@" + _DOMAIN
+ASSET_ID_PATTERN = _NAME + r"\#" + _DOMAIN
+ROLE_ID_PATTERN = _NAME
+DETAIL_KEY_PATTERN = r"[A-Za-z0-9_]{1,64}"
+
+_name_re = re.compile(_NAME)
+_domain_re = re.compile(_DOMAIN)
+_account_re = re.compile(ACCOUNT_ID_PATTERN)
+_asset_re = re.compile(ASSET_ID_PATTERN)
+_key_re = re.compile(DETAIL_KEY_PATTERN)
+_peer_re = re.compile(f"(({_IPV4})|({_DOMAIN})):{_PORT}")
+_hex_re = re.compile(r"[A-Fa-f0-9]*")
+_amount_re = re.compile(r"[0-9]+(\.[0-9]*)?")
+_hex64_re = re.compile(r"[A-Fa-f0-9]{64}")
+
+_ROLE_PERMISSIONS = frozenset(primitive_pb2.RolePermission.values())
+_GRANTABLE = frozenset(primitive_pb2.GrantablePermission.values())
+_AMOUNT_LIMIT = 1 << 256
+
+
+def is_valid_account_id(s: str) -> bool:
+    return _account_re.fullmatch(s) is not None
+
+
+def is_valid_asset_id(s: str) -> bool:
+    return _asset_re.fullmatch(s) is not None
+
+
+def is_valid_domain_id(s: str) -> bool:
+    return _domain_re.fullmatch(s) is not None
+
+
+def is_valid_public_key(key: str) -> bool:
+    """64 hex (legacy ed25519-sha3) or ``ed0120`` + 64 hex (multihash ed25519), any case."""
+    if len(key) == 64:
+        return _hex64_re.fullmatch(key) is not None
+    if len(key) == 70 and key[:6].lower() == "ed0120":
+        return _hex64_re.fullmatch(key[6:]) is not None
+    return False
+
+
+def parse_amount(s: str) -> tuple[int, int] | None:
+    """Iroha amount text -> (integer value, fractional digits); None if malformed.
+
+    Digits with at most one '.', not starting with '.', at most 255 fractional digits,
+    below 2^256 as an integer (positivity is checked separately).
+    """
+    if not s or _amount_re.fullmatch(s) is None:
+        return None
+    whole, _, frac = s.partition(".")
+    if len(frac) > MAX_AMOUNT_FRACTION_DIGITS:
+        return None
+    value = int(whole + frac) if (whole + frac) else 0
+    if value >= _AMOUNT_LIMIT:
+        return None
+    return value, len(frac)
+
+
+class _Reasons:
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, msg: str) -> None:
+        self.items.append(msg)
+
+    def account_id(self, value: str, field: str = "account_id") -> None:
+        if _account_re.fullmatch(value) is None:
+            self.add(
+                f"Wrongly formed {field}, passed value: '{value}'. "
+                f"Field should match regex '{ACCOUNT_ID_PATTERN}'"
+            )
+
+    def asset_id(self, value: str) -> None:
+        if _asset_re.fullmatch(value) is None:
+            self.add(
+                f"Wrongly formed asset_id, passed value: '{value}'. "
+                f"Field should match regex '{ASSET_ID_PATTERN}'"
+            )
+
+    def domain_id(self, value: str) -> None:
+        if _domain_re.fullmatch(value) is None:
+            self.add(
+                f"Wrongly formed domain_id, passed value: '{value}'. "
+                f"Field should match regex '{_DOMAIN}'"
+            )
+
+    def name(self, value: str, field: str) -> None:
+        if _name_re.fullmatch(value) is None:
+            self.add(
+                f"Wrongly formed {field}, passed value: '{value}'. "
+                f"Field should match regex '{_NAME}'"
+            )
+
+    def pubkey(self, value: str) -> None:
+        if not is_valid_public_key(value):
+            self.add(
+                f"Public key has wrong format, passed value: '{value[:MAX_HEX_KEY_CHARS]}'. "
+                "Expected 64 hex characters (ed25519-sha3) or 'ed0120' + 64 hex (ed25519)"
+            )
+
+    def amount(self, value: str) -> None:
+        parsed = parse_amount(value)
+        if parsed is None:
+            self.add(f"Wrongly formed amount, passed value: '{value[:80]}'")
+        elif parsed[0] <= 0:
+            self.add(f"Amount must be greater than 0, passed value: {value}")
+
+    def detail_key(self, value: str) -> None:
+        if _key_re.fullmatch(value) is None:
+            self.add(
+                f"Wrongly formed key, passed value: '{value[:80]}'. "
+                f"Field should match regex '{DETAIL_KEY_PATTERN}'"
+            )
+
+    def detail_value(self, value: str) -> None:
+        if len(value.encode()) > MAX_DETAIL_VALUE_BYTES:
+            self.add(f"Detail value size should be less or equal '{MAX_DETAIL_VALUE_BYTES}'")
+
+    def quorum(self, value: int) -> None:
+        if value == 0 or value > MAX_QUORUM:
+            self.add(f"Quorum should be within range (0, {MAX_QUORUM}]")
+
+    def description(self, value: str) -> None:
+        if len(value.encode()) > MAX_DESCRIPTION_BYTES:
+            self.add(f"Description size should be less or equal '{MAX_DESCRIPTION_BYTES}'")
+
+    def text(self) -> str | None:
+        return "; ".join(self.items) if self.items else None
+
+
+def _check_command(r: _Reasons, cmd: commands_pb2.Command) -> None:
+    kind = cmd.WhichOneof("command")
+    if kind is None:
+        r.add("Undefined command: the command oneof is not set")
+        return
+    c = getattr(cmd, kind)
+    if kind in ("add_asset_quantity", "subtract_asset_quantity"):
+        r.asset_id(c.asset_id)
+        r.amount(c.amount)
+        if c.HasField("description"):
+            r.description(c.description)
+    elif kind == "add_peer":
+        if _peer_re.fullmatch(c.peer.address) is None:
+            r.add(
+                f"Wrongly formed peer address, passed value: '{c.peer.address}'. Field should "
+                "have a valid 'host:port' format where host is IPv4 or a hostname following "
+                "RFC1035, RFC1123 specifications"
+            )
+        r.pubkey(c.peer.peer_key)
+    elif kind in ("add_signatory", "remove_signatory"):
+        r.account_id(c.account_id)
+        r.pubkey(c.public_key)
+    elif kind in ("append_role", "detach_role"):
+        r.account_id(c.account_id)
+        r.name(c.role_name, "role_id")
+    elif kind == "create_account":
+        r.name(c.account_name, "account_name")
+        r.domain_id(c.domain_id)
+        r.pubkey(c.public_key)
+    elif kind == "create_asset":
+        r.name(c.asset_name, "asset_name")
+        r.domain_id(c.domain_id)
+        if c.precision > MAX_PRECISION:
+            r.add(f"Precision value ({c.precision}) is out of allowed range [0; {MAX_PRECISION}]")
+    elif kind == "create_domain":
+        r.domain_id(c.domain_id)
+        r.name(c.default_role, "role_id")
+    elif kind == "create_role":
+        r.name(c.role_name, "role_id")
+        if any(p not in _ROLE_PERMISSIONS for p in c.permissions):
+            r.add("Provided role permission does not exist")
+    elif kind in ("grant_permission", "revoke_permission"):
+        r.account_id(c.account_id)
+        if c.permission not in _GRANTABLE:
+            r.add("Provided grantable permission does not exist")
+    elif kind == "remove_peer":
+        r.pubkey(c.public_key)
+    elif kind == "set_account_detail":
+        r.account_id(c.account_id)
+        r.detail_key(c.key)
+        r.detail_value(c.value)
+    elif kind == "compare_and_set_account_detail":
+        r.account_id(c.account_id)
+        r.detail_key(c.key)
+        r.detail_value(c.value)
+        if c.HasField("old_value"):
+            r.detail_value(c.old_value)
+    elif kind == "set_account_quorum":
+        r.account_id(c.account_id)
+        r.quorum(c.quorum)
+    elif kind == "transfer_asset":
+        r.account_id(c.src_account_id, "src_account_id")
+        r.account_id(c.dest_account_id, "dest_account_id")
+        r.asset_id(c.asset_id)
+        r.amount(c.amount)
+        r.description(c.description)
+        if c.src_account_id == c.dest_account_id:
+            r.add("Source and destination accounts cannot be the same")
+    elif kind == "set_setting_value":
+        if not c.key:
+            r.add("Setting key cannot be empty")
+    elif kind == "call_engine":
+        r.account_id(c.caller, "caller")
+        if c.HasField("callee") and (len(c.callee) != 40 or not _hex_re.fullmatch(c.callee)):
+            r.add(f"Wrongly formed callee, passed value: '{c.callee[:80]}'")
+        if _hex_re.fullmatch(c.input) is None:
+            r.add("Wrongly formed input: must be hex")
+
+
+class StatelessValidator:
+    """Stateless checks with the chain's parameters and the node's input limits."""
+
+    def __init__(
+        self,
+        params: ChainParameters,
+        limits: ValidationLimits,
+        verify: Verifier | None = None,
+    ) -> None:
+        self.params = params
+        self.limits = limits
+        if verify is None:
+            from node.crypto import verify as _verify
+
+            verify = _verify
+        self._verify = verify
+
+    # --- transactions ---------------------------------------------------------------
+
+    def _created_time(self, r: _Reasons, ts: int, now_ms: int) -> None:
+        if now_ms + MAX_FUTURE_CREATED_MS < ts:
+            r.add(f"bad timestamp: sent from future, timestamp: {ts}, now: {now_ms}")
+        if now_ms > self.params.max_past_created_ms + ts:
+            r.add(f"bad timestamp: too old, timestamp: {ts}, now: {now_ms}")
+
+    def _signatures(
+        self, r: _Reasons, sigs: Sequence[primitive_pb2.Signature], blob: bytes
+    ) -> None:
+        for s in sigs:
+            ok = True
+            if len(s.signature) != 128 or _hex_re.fullmatch(s.signature) is None:
+                r.add(f"Invalid signature: {s.signature[:MAX_HEX_KEY_CHARS]}")
+                ok = False
+            if not is_valid_public_key(s.public_key):
+                r.add(f"Invalid pubkey: {s.public_key[:MAX_HEX_KEY_CHARS]}")
+                ok = False
+            if ok and not self._verify(s.public_key, blob, bytes.fromhex(s.signature)):
+                r.add(f"Wrong signature [{s.signature};{s.public_key}]")
+
+    def tx_reasons(self, tx: Tx, now_ms: int, *, in_batch: bool = False) -> str | None:
+        """All stateless problems of one transaction, or None."""
+        r = _Reasons()
+        rp = tx.pb.payload.reduced_payload
+        n_cmds = len(rp.commands)
+        if n_cmds == 0:
+            r.add("Transaction should contain at least one command")
+        elif n_cmds > self.limits.max_commands_per_tx:
+            r.add(f"Too many commands: {n_cmds}, at most {self.limits.max_commands_per_tx}")
+        r.account_id(rp.creator_account_id, "creator_account_id")
+        self._created_time(r, rp.created_time, now_ms)
+        r.quorum(rp.quorum)
+        if n_cmds <= self.limits.max_commands_per_tx:
+            for cmd in rp.commands:
+                _check_command(r, cmd)
+        n_sigs = len(tx.pb.signatures)
+        if n_sigs > self.limits.max_signatures_per_tx:
+            r.add(f"Too many signatures: {n_sigs}, at most {self.limits.max_signatures_per_tx}")
+        else:
+            if n_sigs == 0 and not in_batch:
+                r.add("Signatures cannot be empty")
+            self._signatures(r, tx.pb.signatures, tx.payload_bytes)
+        size = tx.pb.ByteSize()
+        if size > self.limits.max_tx_bytes:
+            r.add(f"Transaction too large: {size} bytes, at most {self.limits.max_tx_bytes}")
+        return r.text()
+
+    def batch_reasons(self, batch: Batch, now_ms: int) -> str | None:
+        """Stateless problems of a whole batch (its txs and its meta), or None."""
+        r = _Reasons()
+        n = len(batch.txs)
+        max_txs = min(self.limits.max_batch_txs, self.params.max_proposal_size)
+        if n > max_txs:
+            r.add(f"Batch too large: {n} transactions, at most {max_txs}")
+            return r.text()
+        in_batch = batch.type != BatchType.SINGLE
+        for i, tx in enumerate(batch.txs):
+            why = self.tx_reasons(tx, now_ms, in_batch=in_batch)
+            if why:
+                r.add(f"Transaction {i} ({tx.hash_hex}): {why}" if in_batch else why)
+        if in_batch:
+            meta = batch.txs[0].batch_meta
+            assert meta is not None
+            hashes = [h.lower() for h in meta.reduced_hashes]
+            expected = [t.reduced_hash.hex() for t in batch.txs]
+            if len(set(hashes)) != len(hashes):
+                r.add("Batch meta contains duplicate reduced hashes")
+            if hashes != expected:
+                r.add(
+                    f"Batch meta does not match its transactions: {len(hashes)} reduced hashes "
+                    f"for {n} transactions, or a different order (batches must be complete)"
+                )
+            if sum(len(t.pb.signatures) for t in batch.txs) == 0:
+                r.add("Batch must contain at least one signature")
+        return r.text()
+
+    def check_batches(self, batches: Sequence[Batch], now_ms: int) -> list[str | None]:
+        return [self.batch_reasons(b, now_ms) for b in batches]
+
+    # --- queries --------------------------------------------------------------------
+
+    def _query_meta(self, r: _Reasons, meta: queries_pb2.QueryPayloadMeta, now_ms: int) -> None:
+        r.account_id(meta.creator_account_id, "creator_account_id")
+        self._created_time(r, meta.created_time, now_ms)
+        if meta.query_counter <= 0:
+            r.add(f"Counter should be > 0, passed value: {meta.query_counter}")
+
+    def _query_signature(
+        self, r: _Reasons, q: queries_pb2.Query | queries_pb2.BlocksQuery, blob: bytes
+    ) -> None:
+        if not q.HasField("signature"):
+            r.add("Signatures cannot be empty")
+        else:
+            self._signatures(r, [q.signature], blob)
+
+    def _tx_pagination(self, r: _Reasons, p: queries_pb2.TxPaginationMeta) -> None:
+        if p.page_size <= 0:
+            r.add(f"Page size is {p.page_size}, while it must be a non-zero positive number")
+        if p.HasField("first_tx_hash") and _hex64_re.fullmatch(p.first_tx_hash) is None:
+            r.add(f"First tx hash has invalid format: '{p.first_tx_hash[:80]}'")
+        if (
+            p.HasField("first_tx_height")
+            and p.HasField("last_tx_height")
+            and p.first_tx_height > p.last_tx_height
+        ):
+            r.add("first_tx_height is greater than last_tx_height")
+        if p.HasField("first_tx_time") and p.HasField("last_tx_time"):
+            a, b = p.first_tx_time, p.last_tx_time
+            if (a.seconds, a.nanos) > (b.seconds, b.nanos):
+                r.add("first_tx_time is later than last_tx_time")
+
+    def query_reasons(self, q: queries_pb2.Query, now_ms: int) -> str | None:
+        r = _Reasons()
+        self._query_meta(r, q.payload.meta, now_ms)
+        kind = q.payload.WhichOneof("query")
+        if kind is None:
+            r.add("Undefined query: the query oneof is not set")
+        else:
+            body = getattr(q.payload, kind)
+            if kind in ("get_account", "get_signatories"):
+                r.account_id(body.account_id)
+            elif kind == "get_account_transactions":
+                r.account_id(body.account_id)
+                self._tx_pagination(r, body.pagination_meta)
+            elif kind == "get_account_asset_transactions":
+                r.account_id(body.account_id)
+                r.asset_id(body.asset_id)
+                self._tx_pagination(r, body.pagination_meta)
+            elif kind == "get_transactions":
+                for h in body.tx_hashes:
+                    if _hex64_re.fullmatch(h) is None:
+                        r.add(f"Hash has invalid format: '{h[:80]}'")
+            elif kind == "get_account_assets":
+                r.account_id(body.account_id)
+                if body.HasField("pagination_meta"):
+                    pm = body.pagination_meta
+                    if pm.page_size <= 0:
+                        r.add(f"Page size is {pm.page_size}, it must be a non-zero positive number")
+                    if pm.HasField("first_asset_id"):
+                        r.asset_id(pm.first_asset_id)
+            elif kind == "get_account_detail":
+                if body.HasField("account_id"):
+                    r.account_id(body.account_id)
+                if body.HasField("key"):
+                    r.detail_key(body.key)
+                if body.HasField("writer"):
+                    r.account_id(body.writer, "writer")
+                if body.HasField("pagination_meta") and body.pagination_meta.page_size <= 0:
+                    r.add("Page size must be a non-zero positive number")
+            elif kind == "get_role_permissions":
+                r.name(body.role_id, "role_id")
+            elif kind == "get_asset_info":
+                r.asset_id(body.asset_id)
+            elif kind == "get_pending_transactions":
+                if body.HasField("pagination_meta"):
+                    self._tx_pagination(r, body.pagination_meta)
+            elif kind == "get_block":
+                if body.height <= 0:
+                    r.add(f"Height should be > 0, passed value: {body.height}")
+            elif kind == "get_engine_receipts" and _hex64_re.fullmatch(body.tx_hash) is None:
+                r.add(f"Hash has invalid format: '{body.tx_hash[:80]}'")
+        self._query_signature(r, q, q.payload.SerializeToString())
+        return r.text()
+
+    def blocks_query_reasons(self, q: queries_pb2.BlocksQuery, now_ms: int) -> str | None:
+        r = _Reasons()
+        self._query_meta(r, q.meta, now_ms)
+        self._query_signature(r, q, q.meta.SerializeToString())
+        return r.text()
+
+
+def amount_decimal(s: str) -> Decimal:
+    """Exact Decimal of a well-formed amount (for display and client helpers)."""
+    return Decimal(s)
