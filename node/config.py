@@ -9,6 +9,7 @@ local to one process: sizes of buffers and the limits that protect it from bad i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # --- protocol facts (Iroha 1) -------------------------------------------------------
 
@@ -90,3 +91,208 @@ class Limits:
     ordering: OrderingLimits = field(default_factory=OrderingLimits)
     peers: PeerLimits = field(default_factory=PeerLimits)
     consensus: ConsensusLimits = field(default_factory=ConsensusLimits)
+
+
+# --- per-node configuration file (TOML) ---------------------------------------------
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the file and key it concerns."""
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert_file: str
+    key_file: str
+    ca_file: str  # peers' certificates must chain to this CA
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What is local to one validator process (keys, addresses, paths, limits)."""
+
+    chain_id: str
+    data_dir: str
+    key_file: str
+    genesis_file: str
+    torii_listen: str = "127.0.0.1:50051"
+    p2p_listen: str = "127.0.0.1:10001"
+    metrics_listen: str = "127.0.0.1:9100"
+    # public address other validators dial (defaults to p2p_listen)
+    p2p_advertise: str = ""
+    # extra peers to dial at start (host:port), besides the validators on chain
+    bootstrap: tuple[str, ...] = ()
+    log_level: str = "info"
+    log_format: str = "kv"  # "kv" (key=value) or "json"
+    peer_tls: TlsConfig | None = None
+    torii_tls: TlsConfig | None = None
+    limits: Limits = field(default_factory=Limits)
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _addr(path: str, key: str, value: object) -> str:
+    if not isinstance(value, str) or value.rpartition(":")[0] == "":
+        raise ConfigError(f"{path}: {key} must be 'host:port', got {value!r}")
+    _host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{path}: {key} has an invalid port in {value!r}")
+    return value
+
+
+def _str(path: str, table: dict[str, object], key: str, required: bool = True) -> str:
+    v = table.get(key)
+    if v is None:
+        if required:
+            raise ConfigError(f"{path}: missing required key {key!r}")
+        return ""
+    if not isinstance(v, str) or (required and not v):
+        raise ConfigError(f"{path}: {key} must be a non-empty string, got {v!r}")
+    return v
+
+
+def _tls(path: str, raw: object, name: str) -> TlsConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return TlsConfig(
+        cert_file=_str(path, raw, "cert_file"),
+        key_file=_str(path, raw, "key_file"),
+        ca_file=_str(path, raw, "ca_file"),
+    )
+
+
+def _override(path: str, section: str, obj: Any, raw: object) -> Any:
+    """Apply a TOML table of overrides to a frozen limits dataclass, checking names/types."""
+    import dataclasses
+
+    if raw is None:
+        return obj
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: [{section}] must be a table")
+    known = {f.name: f for f in dataclasses.fields(obj)}
+    changes: dict[str, object] = {}
+    for k, v in raw.items():
+        if k not in known:
+            raise ConfigError(f"{path}: unknown key {section}.{k} (known: {', '.join(known)})")
+        current = getattr(obj, k)
+        if isinstance(current, bool) or not isinstance(v, type(current) | int):
+            raise ConfigError(f"{path}: {section}.{k} must be {type(current).__name__}")
+        if isinstance(v, int | float) and v <= 0:
+            raise ConfigError(f"{path}: {section}.{k} must be positive, got {v}")
+        changes[k] = type(current)(v)
+    return dataclasses.replace(obj, **changes)
+
+
+def load_node_config(path: str) -> NodeConfig:
+    """Read and check a node's TOML file; relative paths resolve against its directory."""
+    import os
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    base = os.path.dirname(os.path.abspath(path))
+
+    def rel(p: str) -> str:
+        return p if not p or os.path.isabs(p) else os.path.join(base, p)
+
+    node = raw.get("node")
+    if not isinstance(node, dict):
+        raise ConfigError(f"{path}: missing [node] table")
+    net = raw.get("network", {})
+    if not isinstance(net, dict):
+        raise ConfigError(f"{path}: [network] must be a table")
+    log = raw.get("log", {})
+    if not isinstance(log, dict):
+        raise ConfigError(f"{path}: [log] must be a table")
+    level = log.get("level", "info")
+    if level not in _LOG_LEVELS:
+        raise ConfigError(f"{path}: log.level must be one of {_LOG_LEVELS}, got {level!r}")
+    fmt = log.get("format", "kv")
+    if fmt not in ("kv", "json"):
+        raise ConfigError(f"{path}: log.format must be 'kv' or 'json', got {fmt!r}")
+    bootstrap = net.get("bootstrap", [])
+    if not isinstance(bootstrap, list):
+        raise ConfigError(f"{path}: network.bootstrap must be a list of 'host:port'")
+    p2p = _addr(path, "network.p2p_listen", net.get("p2p_listen", "127.0.0.1:10001"))
+    limits_raw = raw.get("limits", {})
+    if not isinstance(limits_raw, dict):
+        raise ConfigError(f"{path}: [limits] must be a table")
+    lim = Limits()
+    unknown = set(limits_raw) - {"validation", "torii", "ordering", "peers", "consensus"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown limits section(s): {', '.join(sorted(unknown))}")
+    import dataclasses
+
+    lim = dataclasses.replace(
+        lim,
+        **{
+            name: _override(path, f"limits.{name}", getattr(lim, name), limits_raw.get(name))
+            for name in ("validation", "torii", "ordering", "peers", "consensus")
+        },
+    )
+    return NodeConfig(
+        chain_id=_str(path, node, "chain_id"),
+        data_dir=rel(_str(path, node, "data_dir")),
+        key_file=rel(_str(path, node, "key_file")),
+        genesis_file=rel(_str(path, node, "genesis_file")),
+        torii_listen=_addr(
+            path, "network.torii_listen", net.get("torii_listen", "127.0.0.1:50051")
+        ),
+        p2p_listen=p2p,
+        metrics_listen=_addr(
+            path, "network.metrics_listen", net.get("metrics_listen", "127.0.0.1:9100")
+        ),
+        p2p_advertise=_addr(path, "network.p2p_advertise", net.get("p2p_advertise", p2p)),
+        bootstrap=tuple(_addr(path, "network.bootstrap[]", b) for b in bootstrap),
+        log_level=level,
+        log_format=fmt,
+        peer_tls=_tls(path, raw.get("peer_tls"), "peer_tls"),
+        torii_tls=_tls(path, raw.get("torii_tls"), "torii_tls"),
+        limits=lim,
+    )
+
+
+def render_node_config(cfg: NodeConfig) -> str:
+    """The TOML text of a config (what ``bakong-node init`` writes)."""
+
+    def q(s: str) -> str:
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [
+        "# bakong-node configuration: local to this validator.",
+        "# Network-wide parameters (proposal size, timeouts, created_time window) are on chain.",
+        "[node]",
+        f"chain_id = {q(cfg.chain_id)}",
+        f"data_dir = {q(cfg.data_dir)}",
+        f"key_file = {q(cfg.key_file)}",
+        f"genesis_file = {q(cfg.genesis_file)}",
+        "",
+        "[network]",
+        f"torii_listen = {q(cfg.torii_listen)}",
+        f"p2p_listen = {q(cfg.p2p_listen)}",
+        f"p2p_advertise = {q(cfg.p2p_advertise or cfg.p2p_listen)}",
+        f"metrics_listen = {q(cfg.metrics_listen)}",
+        "bootstrap = [" + ", ".join(q(b) for b in cfg.bootstrap) + "]",
+        "",
+        "[log]",
+        f"level = {q(cfg.log_level)}",
+        f"format = {q(cfg.log_format)}",
+    ]
+    for name, tls in (("peer_tls", cfg.peer_tls), ("torii_tls", cfg.torii_tls)):
+        if tls is not None:
+            lines += [
+                "",
+                f"[{name}]",
+                f"cert_file = {q(tls.cert_file)}",
+                f"key_file = {q(tls.key_file)}",
+                f"ca_file = {q(tls.ca_file)}",
+            ]
+    return "\n".join(lines) + "\n"
