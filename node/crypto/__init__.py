@@ -1,0 +1,13 @@
+"""Cryptography: keys, signing, verification and hashing for both Iroha 1 key schemes.
+
+Owns Ed25519 (``ed0120``-multihash keys, RFC 8032, signs the raw payload) and Iroha's
+legacy Ed25519-with-SHA3-512 (64-hex keys, signs SHA3-256(payload)), key pairs and
+their hex forms, SHA3-256, and batch verification on a small thread pool.
+
+Imports nothing else from ``node``: every other package may depend on it, it on none.
+"""
+
+from node.crypto.batch import BatchVerifier
+from node.crypto.keys import KeyPair, KeyScheme, scheme_of, sha3_256, verify
+
+__all__ = ["BatchVerifier", "KeyPair", "KeyScheme", "scheme_of", "sha3_256", "verify"]
