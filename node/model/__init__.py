@@ -2,7 +2,7 @@
 
 Owns hashing rules (what bytes are hashed for a tx, a reduced payload, a block, a
 proposal) and batch structure. Pure: imports only the generated protobuf modules and
-hashlib; never trio, sockets, the clock or the global random.
+node.crypto (hashing); never trio, sockets, the clock or the global random.
 """
 
 from node.model.block import GENESIS_PREV_HASH, block_hash, hex_hash, make_block, proposal_hash

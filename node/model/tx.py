@@ -8,20 +8,16 @@ fields in order; Python's output matches C++ for these messages, which have no m
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from google.protobuf.message import DecodeError as _PbDecodeError
 
+from node.crypto import sha3_256
 from node.proto.iroha import commands_pb2, primitive_pb2, transaction_pb2
 
 BatchMeta = transaction_pb2.Transaction.Payload.BatchMeta
-
-
-def sha3_256(data: bytes) -> bytes:
-    return hashlib.sha3_256(data).digest()
 
 
 class DecodeError(ValueError):
