@@ -1,0 +1,1 @@
+"""The project's own client: async Torii client, transaction builders, and the `bakong` CLI."""
