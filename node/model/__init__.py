@@ -5,9 +5,10 @@ proposal) and batch structure. Pure: imports only the generated protobuf modules
 node.crypto (hashing); never trio, sockets, the clock or the global random.
 """
 
+from node.crypto import sha3_256
 from node.model.block import GENESIS_PREV_HASH, block_hash, hex_hash, make_block, proposal_hash
 from node.model.round import Round
-from node.model.tx import Batch, BatchType, DecodeError, Tx, group_batches, sha3_256
+from node.model.tx import Batch, BatchType, DecodeError, Tx, group_batches
 
 __all__ = [
     "GENESIS_PREV_HASH",

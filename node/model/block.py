@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from node.model.tx import Tx, sha3_256
+from node.crypto import sha3_256
+from node.model.tx import Tx
 from node.proto.iroha import block_pb2, proposal_pb2
 
 GENESIS_PREV_HASH = bytes(32)  # genesis prev_block_hash is 64 hex zeros
