@@ -1,0 +1,75 @@
+"""Key layout of the ledger in one LevelDB keyspace.
+
+Every key starts with a short ASCII prefix that names its table; fields are joined by
+``/`` (no identifier can contain ``/``: account/asset/role names are ``[a-z_0-9]``,
+domains are DNS labels, detail keys ``[A-Za-z0-9_]``, public keys hex). Heights are
+16-digit zero-padded decimals so byte order is numeric order.
+
+World state (prefix ``w``; exactly these keys make up ``state_hash``):
+
+====================================  ===============================================
+``wd/{domain}``                        default role name
+``wa/{account_id}``                    account quorum (decimal)
+``ws/{account_id}/{pubkey}``           signatory (lower-case hex), value empty
+``wR/{account_id}/{role}``             role membership, value empty
+``wr/{role}``                          role permission bit mask (decimal int; bit n =
+                                       ``RolePermission`` value n)
+``wg/{granter}/{grantee}``             grantable permissions ``granter`` gave ``grantee``
+                                       (bit mask over ``GrantablePermission``)
+``wx/{asset_id}``                      asset precision (decimal)
+``wb/{account_id}/{asset_id}``         balance, integer in units of 10^-precision
+``wD/{account_id}/{writer}/{key}``     account detail value (UTF-8)
+``wp/{pubkey}``                        validator peer (serialized ``iroha.protocol.Peer``)
+``wP/{pubkey}``                        syncing (non-voting) peer, same value
+``wi/{key}``                           chain setting value (see node.state.settings)
+====================================  ===============================================
+
+Chain and indexes (not part of the world-state digest):
+
+====================================  ===============================================
+``b/{height:016}``                     block: serialized ``iroha.protocol.Block``
+``c/{height:016}``                     commit certificate, opaque bytes from consensus
+``m/top``                              ``{height}#{hash hex}`` of the last applied block
+``t/{tx hash hex}``                    tx record (node.state.records.TxRecord)
+``h/{account}/{height:016}/{idx:06}``  tx created by ``account``: hash(32) + created(8)
+``H/{account}/{asset}/{height}/{idx}`` tx touching ``account``'s ``asset`` (same value)
+====================================  ===============================================
+
+All keys of one block (block, certificate, state writes, records, history, marker) go
+into one synced LevelDB write batch, so block store and state can never diverge.
+"""
+
+from __future__ import annotations
+
+STATE_PREFIX = b"w"
+DOMAIN = b"wd/"
+ACCOUNT = b"wa/"
+SIGNATORY = b"ws/"
+ACCOUNT_ROLE = b"wR/"
+ROLE = b"wr/"
+GRANT = b"wg/"
+ASSET = b"wx/"
+BALANCE = b"wb/"
+DETAIL = b"wD/"
+PEER = b"wp/"
+SYNC_PEER = b"wP/"
+SETTING = b"wi/"
+
+BLOCK = b"b/"
+CERT = b"c/"
+TOP = b"m/top"
+TX = b"t/"
+HISTORY = b"h/"
+ASSET_HISTORY = b"H/"
+
+
+def height_key(prefix: bytes, height: int) -> bytes:
+    return prefix + b"%016d" % height
+
+
+def k(prefix: bytes, *parts: str) -> bytes:
+    return prefix + "/".join(parts).encode()
+
+
+def history_suffix(height: int, index: int) -> bytes:
+    return b"%016d/%06d" % (height, index)

@@ -1,0 +1,339 @@
+"""The ledger facade: execute proposals, commit blocks atomically, open and replay.
+
+Thread model: one owner (the node's ledger task) calls ``execute``/``commit``/
+``apply_block``; queries read on a storage snapshot, so they never see half a block.
+Commit-certificate and block-signature checks are the caller's (consensus/sync) job:
+the ledger stores the certificate as opaque bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable, Sequence
+
+from node.config import ChainParameters
+from node.model import GENESIS_PREV_HASH, Tx, block_hash, make_block
+from node.proto.iroha import block_pb2, primitive_pb2
+from node.state import keys as K
+from node.state.execute import ExecutionResult, TxError, execute_txs
+from node.state.records import TxRecord
+from node.state.settings import params_from_settings
+from node.state.wsv import WorldStateView
+from node.storage.kv import KVReader, KVStore, WriteBatch
+
+_HIST = struct.Struct(">32sQ")  # tx hash, created_time
+
+
+class LedgerError(Exception):
+    """Base of the ledger's refusals; the message says what and why."""
+
+
+class LedgerCorrupted(LedgerError):
+    pass
+
+
+class BlockRejected(LedgerError):
+    pass
+
+
+class GenesisError(LedgerError):
+    pass
+
+
+class StaleResult(LedgerError):
+    pass
+
+
+def _parse_top(raw: bytes | None) -> tuple[int, bytes]:
+    if raw is None:
+        return 0, GENESIS_PREV_HASH
+    height, _, hash_hex = raw.decode().partition("#")
+    return int(height), bytes.fromhex(hash_hex)
+
+
+def _block_top(store: KVReader) -> int:
+    for key, _ in store.iterate(K.BLOCK, reverse=True):
+        return int(key[len(K.BLOCK) :])
+    return 0
+
+
+def touched_assets(tx: Tx) -> set[tuple[str, str]]:
+    """(account, asset) pairs whose history this transaction belongs to."""
+    out: set[tuple[str, str]] = set()
+    creator = tx.creator
+    for cmd in tx.commands:
+        which = cmd.WhichOneof("command")
+        if which == "transfer_asset":
+            t = cmd.transfer_asset
+            out.add((t.src_account_id, t.asset_id))
+            out.add((t.dest_account_id, t.asset_id))
+        elif which == "add_asset_quantity":
+            out.add((creator, cmd.add_asset_quantity.asset_id))
+        elif which == "subtract_asset_quantity":
+            out.add((creator, cmd.subtract_asset_quantity.asset_id))
+    return out
+
+
+def state_digest(reader: KVReader) -> bytes:
+    h = hashlib.sha3_256()
+    for key, value in reader.iterate(K.STATE_PREFIX):
+        h.update(struct.pack(">II", len(key), len(value)))
+        h.update(key)
+        h.update(value)
+    return h.digest()
+
+
+class Ledger:
+    def __init__(self, store: KVStore) -> None:
+        self.store = store
+        self.height = 0
+        self.top_hash = GENESIS_PREV_HASH
+        self._version = 0
+        self._perm_cache: dict[str, int] = {}
+        self._params: ChainParameters | None = None
+        self._peers: tuple[list[primitive_pb2.Peer], list[primitive_pb2.Peer]] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, store: KVStore, genesis: block_pb2.Block) -> Ledger:
+        """Initialise an empty store from a genesis block (commands run unchecked)."""
+        if store.get(K.TOP) is not None or _block_top(store):
+            raise GenesisError("store already holds a ledger; open it instead")
+        ledger = cls(store)
+        payload = genesis.block_v1.payload
+        if payload.height != 1:
+            raise GenesisError(f"genesis block height must be 1, got {payload.height}")
+        if payload.prev_block_hash.lower() != GENESIS_PREV_HASH.hex():
+            raise GenesisError("genesis prev_block_hash must be 64 zeros")
+        result = ledger._reexecute(genesis, checks=False)
+        if result.rejected or result.dropped:
+            if result.rejected:
+                h, err = result.rejected[0]
+                raise GenesisError(
+                    f"genesis tx {h.hex()} failed: {err.cmd_name} #{err.cmd_index} code {err.code}"
+                )
+            raise GenesisError("genesis block repeats a transaction")
+        ledger._write_block(genesis, b"", result, store_block=True, sync=True)
+        return ledger
+
+    @classmethod
+    def open(cls, store: KVStore) -> Ledger:
+        """Open an existing ledger; replay blocks if state is behind, refuse if ahead."""
+        ledger = cls(store)
+        state_height, state_hash = _parse_top(store.get(K.TOP))
+        blocks = _block_top(store)
+        if blocks == 0:
+            raise LedgerError("empty ledger: create it from a genesis block first")
+        if state_height > blocks:
+            raise LedgerCorrupted(
+                f"world state is at height {state_height} but the block store ends at {blocks}"
+            )
+        ledger.height, ledger.top_hash = state_height, state_hash
+        if state_height:
+            stored = ledger.get_block(state_height)
+            if stored is None or block_hash(stored[0].block_v1) != state_hash:
+                raise LedgerCorrupted(f"state marker does not match block {state_height}")
+        for h in range(state_height + 1, blocks + 1):
+            stored = ledger.get_block(h)
+            if stored is None:
+                raise LedgerCorrupted(f"block {h} missing from the block store")
+            block, cert = stored
+            result = ledger._reexecute(block, checks=h > 1)
+            ledger._check_outcome(block, result)
+            ledger._write_block(block, cert, result, store_block=False, sync=h == blocks)
+        return ledger
+
+    @staticmethod
+    def drop_state(store: KVStore) -> None:
+        """Delete world state and indexes, keeping blocks and certificates (then ``open``)."""
+        batch = WriteBatch()
+        for prefix in (K.STATE_PREFIX, K.TX, K.HISTORY, K.ASSET_HISTORY, K.TOP):
+            for key, _ in store.iterate(prefix):
+                batch.delete(key)
+        store.write(batch, sync=True)
+
+    # --- reads -------------------------------------------------------------------------
+
+    @property
+    def params(self) -> ChainParameters:
+        if self._params is None:
+            self._params = params_from_settings(WorldStateView(self.store).settings())
+        return self._params
+
+    def _load_peers(self) -> tuple[list[primitive_pb2.Peer], list[primitive_pb2.Peer]]:
+        if self._peers is None:
+            out: list[list[primitive_pb2.Peer]] = [[], []]
+            for i, prefix in enumerate((K.PEER, K.SYNC_PEER)):
+                for _, value in self.store.iterate(prefix):
+                    out[i].append(primitive_pb2.Peer.FromString(value))
+            self._peers = (out[0], out[1])
+        return self._peers
+
+    def validators(self) -> list[primitive_pb2.Peer]:
+        """Voting peers, ordered by public key (deterministic on every node)."""
+        return list(self._load_peers()[0])
+
+    def syncing_peers(self) -> list[primitive_pb2.Peer]:
+        return list(self._load_peers()[1])
+
+    def get_block(self, height: int) -> tuple[block_pb2.Block, bytes] | None:
+        raw = self.store.get(K.height_key(K.BLOCK, height))
+        if raw is None:
+            return None
+        cert = self.store.get(K.height_key(K.CERT, height)) or b""
+        return block_pb2.Block.FromString(raw), cert
+
+    def tx_status(self, tx_hash: bytes) -> TxRecord | None:
+        raw = self.store.get(K.TX + tx_hash.hex().encode())
+        return None if raw is None else TxRecord.decode(raw)
+
+    def state_hash(self) -> bytes:
+        snap = self.store.snapshot()
+        try:
+            return state_digest(snap)
+        finally:
+            snap.close()
+
+    def view(self) -> WorldStateView:
+        """A read view of the committed state (for tests and tools)."""
+        return WorldStateView(self.store)
+
+    # --- execution ---------------------------------------------------------------------
+
+    def _known(self, tx_hash: bytes) -> bool:
+        return self.store.get(K.TX + tx_hash.hex().encode()) is not None
+
+    def _run(
+        self, txs: Sequence[Tx], height: int, created_time: int, checks: bool
+    ) -> ExecutionResult:
+        wsv = WorldStateView(self.store)
+        valid, rejected, dropped, roles_changed = execute_txs(
+            wsv, txs, self._perm_cache, self._known, checks
+        )
+        if roles_changed:
+            self._perm_cache.clear()  # entries may come from this uncommitted state
+        block = make_block(height, self.top_hash, created_time, valid, [h for h, _ in rejected])
+        return ExecutionResult(
+            height=height,
+            prev_hash=self.top_hash,
+            created_time=created_time,
+            txs=valid,
+            rejected=rejected,
+            dropped=dropped,
+            writes=wsv.writes,
+            block=block,
+            block_hash=block_hash(block),
+            base_version=self._version,
+            roles_changed=roles_changed,
+        )
+
+    def execute(self, txs: Sequence[Tx], height: int, created_time: int) -> ExecutionResult:
+        """Stateful validation of a proposal for ``height`` on a scratch view."""
+        if height != self.height + 1:
+            raise LedgerError(f"cannot execute height {height} on top of {self.height}")
+        return self._run(txs, height, created_time, checks=True)
+
+    def _reexecute(self, block: block_pb2.Block, checks: bool) -> ExecutionResult:
+        p = block.block_v1.payload
+        txs = [Tx(t) for t in p.transactions]
+        return self._run(txs, p.height, p.created_time, checks)
+
+    def _check_outcome(self, block: block_pb2.Block, result: ExecutionResult) -> None:
+        p = block.block_v1.payload
+        if result.rejected or result.dropped:
+            bad = result.rejected[0][0] if result.rejected else result.dropped[0]
+            raise BlockRejected(
+                f"block {p.height}: transaction {bad.hex()} is not valid on this ledger"
+            )
+        if len(result.txs) != len(p.transactions):
+            raise BlockRejected(f"block {p.height}: outcome differs from the block")
+
+    # --- commit ------------------------------------------------------------------------
+
+    def commit(
+        self,
+        result: ExecutionResult,
+        signatures: Iterable[primitive_pb2.Signature],
+        certificate: bytes,
+    ) -> block_pb2.Block:
+        """Persist the executed block with its signatures and certificate (one synced batch)."""
+        if result.base_version != self._version or result.prev_hash != self.top_hash:
+            raise StaleResult(
+                f"result for height {result.height} was computed on an older state "
+                f"(ledger is at {self.height})"
+            )
+        block = block_pb2.Block()
+        block.block_v1.CopyFrom(result.block)
+        block.block_v1.signatures.extend(signatures)
+        self._write_block(block, certificate, result, store_block=True, sync=True)
+        return block
+
+    def apply_block(self, block: block_pb2.Block, certificate: bytes) -> None:
+        """Apply a block received from a peer: re-execute and require the same outcome."""
+        p = block.block_v1.payload
+        if p.height != self.height + 1:
+            raise BlockRejected(f"block height {p.height} does not follow {self.height}")
+        if p.prev_block_hash.lower() != self.top_hash.hex():
+            raise BlockRejected(f"block {p.height} does not link to our top block")
+        result = self._reexecute(block, checks=True)
+        self._check_outcome(block, result)
+        for raw in p.rejected_transactions_hashes:
+            try:
+                h = bytes.fromhex(raw)
+            except ValueError:
+                raise BlockRejected(f"block {p.height}: bad rejected hash {raw!r}") from None
+            if len(h) != 32:
+                raise BlockRejected(f"block {p.height}: bad rejected hash {raw!r}")
+            result.rejected.append((h, _UNKNOWN))
+        self._write_block(block, certificate, result, store_block=True, sync=True)
+
+    def _write_block(
+        self,
+        block: block_pb2.Block,
+        certificate: bytes,
+        result: ExecutionResult,
+        *,
+        store_block: bool,
+        sync: bool,
+    ) -> None:
+        p = block.block_v1.payload
+        height = p.height
+        new_hash = block_hash(block.block_v1)
+        batch = WriteBatch()
+        if store_block:
+            batch.put(K.height_key(K.BLOCK, height), block.SerializeToString())
+            batch.put(K.height_key(K.CERT, height), certificate)
+        for key, value in result.writes.items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        for index, tx in enumerate(result.txs):
+            tx_hash = tx.hash
+            batch.put(K.TX + tx.hash_hex.encode(), TxRecord(True, height, index).encode())
+            value = _HIST.pack(tx_hash, tx.created_time)
+            suffix = K.history_suffix(height, index)
+            if tx.creator:  # Iroha's genesis tx has no creator
+                batch.put(K.HISTORY + tx.creator.encode() + b"/" + suffix, value)
+            for account, asset in touched_assets(tx):
+                batch.put(K.k(K.ASSET_HISTORY, account, asset) + b"/" + suffix, value)
+        for index, (tx_hash, err) in enumerate(result.rejected):
+            key = K.TX + tx_hash.hex().encode()
+            if self.store.get(key) is None:  # never overwrite a known transaction's record
+                error = None if err is _UNKNOWN else err
+                batch.put(key, TxRecord(False, height, index, error).encode())
+        batch.put(K.TOP, f"{height}#{new_hash.hex()}".encode())
+        self.store.write(batch, sync=sync)
+        self.height = height
+        self.top_hash = new_hash
+        self._version += 1
+        self._peers = None
+        if any(k.startswith(K.SETTING) for k in result.writes):
+            self._params = None
+        if result.roles_changed:
+            self._perm_cache.clear()
+
+
+_UNKNOWN = TxError("", 0, 0)  # reason of a rejected tx in a block from a peer: not known

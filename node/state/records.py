@@ -1,0 +1,44 @@
+"""Per-transaction index record: where a transaction ended up (``t/{hash}``)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from node.state.execute import TxError
+
+_HEAD = struct.Struct(">BQIBIQ")  # committed, height, index, has_error, code, cmd_index
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    """``committed`` False = the hash is in the block's rejected list (REJECTED status).
+
+    ``index`` is the position in the block's transactions (committed) or in its
+    rejected hashes (rejected). ``error`` is the stateful reason when this node executed
+    the proposal; None for blocks applied from peers or replayed (reasons are not part
+    of a block).
+    """
+
+    committed: bool
+    height: int
+    index: int
+    error: TxError | None = None
+
+    def encode(self) -> bytes:
+        e = self.error
+        head = _HEAD.pack(
+            self.committed,
+            self.height,
+            self.index,
+            e is not None,
+            e.code if e else 0,
+            e.cmd_index if e else 0,
+        )
+        return head + (e.cmd_name.encode() if e else b"")
+
+    @classmethod
+    def decode(cls, data: bytes) -> TxRecord:
+        committed, height, index, has_error, code, cmd_index = _HEAD.unpack_from(data)
+        error = TxError(data[_HEAD.size :].decode(), cmd_index, code) if has_error else None
+        return cls(bool(committed), height, index, error)

@@ -1,0 +1,124 @@
+"""World-state view: a stack of write layers over a read-only committed state.
+
+Executing a proposal never writes to the store: writes land in the top layer; a
+transaction (or ATOMIC batch) pushes a layer and either folds it into the one below
+(success) or drops it (failure) -- the savepoints of Iroha's temporary WSV. The bottom
+layer is the block's write set, applied to the store only on commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from node.state import keys as K
+from node.storage.kv import KVReader
+
+
+class WorldStateView:
+    __slots__ = ("base", "layers")
+
+    def __init__(self, base: KVReader) -> None:
+        self.base = base
+        self.layers: list[dict[bytes, bytes | None]] = [{}]
+
+    # --- savepoints -------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.layers.append({})
+
+    def release(self) -> None:
+        top = self.layers.pop()
+        self.layers[-1].update(top)
+
+    def rollback(self) -> None:
+        self.layers.pop()
+
+    @property
+    def writes(self) -> dict[bytes, bytes | None]:
+        """The write set (bottom layer); valid once every savepoint is resolved."""
+        assert len(self.layers) == 1, "unresolved savepoint"
+        return self.layers[0]
+
+    # --- raw access --------------------------------------------------------------
+
+    def get(self, key: bytes) -> bytes | None:
+        for layer in reversed(self.layers):
+            if key in layer:
+                return layer[key]
+        return self.base.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.layers[-1][key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.layers[-1][key] = None
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Merged view of base and layers, in key order (used off the hot path)."""
+        merged: dict[bytes, bytes | None] = dict(self.base.iterate(prefix))
+        for layer in self.layers:
+            for key, value in layer.items():
+                if key.startswith(prefix):
+                    merged[key] = value
+        for key in sorted(merged):
+            value = merged[key]
+            if value is not None:
+                yield key, value
+
+    def keys_after(self, prefix: bytes) -> list[str]:
+        """Key suffixes (after ``prefix``) of present entries, decoded, in order."""
+        n = len(prefix)
+        return [key[n:].decode() for key, _ in self.iterate(prefix)]
+
+    # --- typed accessors ---------------------------------------------------------
+
+    def account_quorum(self, account_id: str) -> int | None:
+        v = self.get(K.ACCOUNT + account_id.encode())
+        return None if v is None else int(v)
+
+    def domain_default_role(self, domain_id: str) -> str | None:
+        v = self.get(K.DOMAIN + domain_id.encode())
+        return None if v is None else v.decode()
+
+    def asset_precision(self, asset_id: str) -> int | None:
+        v = self.get(K.ASSET + asset_id.encode())
+        return None if v is None else int(v)
+
+    def role_permissions(self, role: str) -> int | None:
+        v = self.get(K.ROLE + role.encode())
+        return None if v is None else int(v)
+
+    def account_roles(self, account_id: str) -> list[str]:
+        return self.keys_after(K.ACCOUNT_ROLE + account_id.encode() + b"/")
+
+    def account_permissions(self, account_id: str) -> int:
+        m = 0
+        for role in self.account_roles(account_id):
+            m |= self.role_permissions(role) or 0
+        return m
+
+    def signatories(self, account_id: str) -> list[str]:
+        return self.keys_after(K.SIGNATORY + account_id.encode() + b"/")
+
+    def is_signatory(self, account_id: str, public_key: str) -> bool:
+        return self.get(K.k(K.SIGNATORY, account_id, public_key.lower())) is not None
+
+    def balance(self, account_id: str, asset_id: str) -> int:
+        v = self.get(K.k(K.BALANCE, account_id, asset_id))
+        return 0 if v is None else int(v)
+
+    def grants(self, granter: str, grantee: str) -> int:
+        v = self.get(K.k(K.GRANT, granter, grantee))
+        return 0 if v is None else int(v)
+
+    def detail(self, account_id: str, writer: str, key: str) -> str | None:
+        v = self.get(K.k(K.DETAIL, account_id, writer, key))
+        return None if v is None else v.decode()
+
+    def setting(self, key: str) -> str | None:
+        v = self.get(K.SETTING + key.encode())
+        return None if v is None else v.decode()
+
+    def settings(self) -> dict[str, str]:
+        n = len(K.SETTING)
+        return {key[n:].decode(): v.decode() for key, v in self.iterate(K.SETTING)}
