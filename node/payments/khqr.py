@@ -17,6 +17,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
+__all__ = [
+    "DEFAULT_TTL_MS",
+    "KHQR",
+    "Currency",
+    "KHQRError",
+    "LedgerPayment",
+    "MerchantType",
+    "as_dict",
+    "crc16_ccitt_false",
+    "crc_hex",
+    "decode",
+    "encode",
+    "format_amount",
+    "khqr_md5",
+    "ledger_payment",
+]
+
 Currency = Literal["KHR", "USD"]
 MerchantType = Literal["individual", "merchant"]
 
@@ -88,9 +105,12 @@ class KHQRError(ValueError):
     """A code that cannot be encoded or decoded; ``tag`` is e.g. ``"59"`` or ``"62/01"``."""
 
     def __init__(self, tag: str | None, message: str) -> None:
+        super().__init__(tag, message)  # both in args, so the error pickles and compares
         self.tag = tag
         self.message = message
-        super().__init__(f"tag {tag}: {message}" if tag else message)
+
+    def __str__(self) -> str:
+        return f"tag {self.tag}: {self.message}" if self.tag else self.message
 
 
 @dataclass(frozen=True)

@@ -719,3 +719,13 @@ def test_encode_decode_property(code: KHQR) -> None:
         )
         == code
     )
+
+
+def test_error_pickles_and_reads_well() -> None:
+    import pickle
+
+    error = KHQRError("59", "merchant name is empty")
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.tag, again.message, str(again)) == ("59", error.message, str(error))
+    assert str(error) == "tag 59: merchant name is empty"
+    assert str(KHQRError(None, "the code is empty")) == "the code is empty"
