@@ -180,7 +180,10 @@ def _write_png(text: str, path: str) -> None:
 def _khqr_decode(args: argparse.Namespace) -> int:
     text: str = args.code
     if text == "-":
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as e:
+            raise CliError(f"invalid KHQR: standard input is not UTF-8 text ({e.reason})") from None
     text = text.strip()  # a trailing newline from a shell or a scanner is not part of it
     try:
         code = decode(text, now_ms=_now_ms() if args.check_expiry else None)

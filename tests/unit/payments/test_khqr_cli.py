@@ -174,3 +174,13 @@ def test_png_without_segno(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr == "bakong: --png needs the 'segno' package (pip install segno)\n"
     assert not (tmp_path / "x.png").exists()
+
+
+def test_decode_stdin_not_utf8() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "node.client", "khqr", "decode", "-"],
+        cwd=ROOT, input=b"\xff\xfe000201", capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith(b"bakong: invalid KHQR")
+    assert b"Traceback" not in result.stderr
