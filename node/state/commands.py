@@ -15,6 +15,9 @@ Choices where Iroha leaves room (documented here, tested in tests/unit/state):
 * ``AddPeer`` with a key already present (as validator or syncing peer): code 1.
 * ``RemovePeer`` of the last validator: code 4.
 * ``AppendRole`` of a role the account already has: code 1.
+* ``RevokePermission``: target account missing (3) is checked before "not granted" (2).
+* ``SetAccountQuorum`` code 4 (no signatories) cannot happen: ``RemoveSignatory`` never
+  goes below the quorum, which is >= 1.
 """
 
 from __future__ import annotations
@@ -335,11 +338,11 @@ def grant_permission(ctx: ExecContext, c: C.GrantPermission) -> int:
 
 def revoke_permission(ctx: ExecContext, c: C.RevokePermission) -> int:
     w = ctx.wsv
+    if w.account_quorum(c.account_id) is None:
+        return 3
     current = w.grants(ctx.creator, c.account_id)
     if ctx.checks and not current >> c.permission & 1:
         return 2
-    if w.account_quorum(c.account_id) is None:
-        return 3
     left = current & ~(1 << c.permission)
     key = K.k(K.GRANT, ctx.creator, c.account_id)
     if left:

@@ -103,6 +103,7 @@ BANK_OPERATOR_PERMISSIONS = sorted(
         "can_get_blocks",
         "can_append_role",
         "can_detach_role",
+        "can_create_role",
     }
 )
 IROHA_EXAMPLE_ROLES = {

@@ -26,6 +26,7 @@ ALICE = key(3)  # alice@aclb (customer)
 BOB = key(4)  # bob@wing (customer)
 TADMIN = key(5)  # admin@test (Iroha example admin)
 TUSER = key(6)  # test@test (Iroha example user)
+EVE = key(7)  # eve@audit (auditor: can read accounts, cannot receive)
 PEERS = [key(100 + i) for i in range(4)]
 
 
@@ -80,7 +81,10 @@ def spec() -> dict[str, Any]:
     s["accounts"] += [
         {"id": "alice@aclb", "public_keys": [ALICE.public_key]},
         {"id": "bob@wing", "public_keys": [BOB.public_key]},
+        {"id": "eve@audit", "public_keys": [EVE.public_key]},
     ]
+    s["roles"].append({"name": "auditor", "permissions": ["can_get_all_accounts"]})
+    s["domains"].append({"id": "audit", "default_role": "auditor"})
     s["balances"] = [
         {"account": "alice@aclb", "asset": "usd#bakong", "amount": "100.50"},
         {"account": "alice@aclb", "asset": "khr#bakong", "amount": "40000"},

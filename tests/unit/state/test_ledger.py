@@ -1,0 +1,344 @@
+"""Committed effects, batches, replay protection, commit/open/replay/sync and genesis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from node.model import Tx
+from node.proto.iroha import block_pb2
+from node.proto.iroha import commands_pb2 as C
+from node.state import (
+    SIBLING_FAILED,
+    BlockRejected,
+    GenesisError,
+    Ledger,
+    LedgerCorrupted,
+    StaleResult,
+    TxError,
+)
+from node.state import keys as K
+from node.state.genesis import (
+    ADMIN_PERMISSIONS,
+    MONEY_CREATOR_PERMISSIONS,
+    USER_PERMISSIONS,
+    block_to_json,
+    genesis_from_spec,
+    load_iroha_genesis,
+    load_spec,
+)
+from node.storage import LevelDBStore, WriteBatch
+from tests.unit.state.support import (
+    ADMIN,
+    ALICE,
+    BOB,
+    OPS,
+    PEERS,
+    T0,
+    TADMIN,
+    TUSER,
+    commit,
+    key,
+    make_batch,
+    make_tx,
+    new_ledger,
+    spec,
+)
+from tests.unit.state.test_commands import (
+    AL,
+    BO,
+    add_peer,
+    add_qty,
+    add_sig,
+    append,
+    detail,
+    grant,
+    quorum,
+    role,
+    setting,
+    transfer,
+)
+
+
+def bal(ledger: Ledger, acc: str, asset: str = "usd#bakong") -> int:
+    return ledger.view().balance(acc, asset)
+
+
+def test_transfer_commits_and_indexes(ledger: Ledger) -> None:
+    tx = make_tx(AL, [transfer(AL, BO, "0.50")], [ALICE])
+    bad = make_tx(AL, [transfer(AL, BO, "1000")], [ALICE])
+    r = commit(ledger, [tx, bad])
+    assert ledger.height == 2
+    assert bal(ledger, AL) == 10000 and bal(ledger, BO) == 550
+    rec = ledger.tx_status(tx.hash)
+    assert rec is not None and rec.committed and (rec.height, rec.index) == (2, 0)
+    rej = ledger.tx_status(bad.hash)
+    assert rej is not None and not rej.committed and rej.error == TxError("TransferAsset", 0, 6)
+    block, cert = ledger.get_block(2) or (None, None)
+    assert block is not None and cert == b"cert"
+    assert block.block_v1.payload.rejected_transactions_hashes == [bad.hash_hex]
+    assert block.block_v1.payload.prev_block_hash == r.prev_hash.hex()
+    hist = [k for k, _ in ledger.store.iterate(K.HISTORY + b"alice@aclb/")]
+    assert len(hist) == 2  # genesis balances tx + this transfer
+    assert len(list(ledger.store.iterate(K.ASSET_HISTORY + b"bob@wing/usd#bakong/"))) == 2
+
+
+def test_atomic_batch_all_or_nothing(ledger: Ledger) -> None:
+    batch = make_batch(
+        0,
+        [
+            (AL, [transfer(AL, BO, "1")], [ALICE]),
+            (BO, [transfer(BO, AL, "999")], [BOB]),
+            (AL, [transfer(AL, BO, "2")], [ALICE]),
+        ],
+    )
+    r = commit(ledger, batch)
+    assert r.txs == []
+    assert [e for _, e in r.rejected] == [
+        SIBLING_FAILED,
+        TxError("TransferAsset", 0, 6),
+        SIBLING_FAILED,
+    ]
+    assert SIBLING_FAILED.cmd_index == 2**64 - 1
+    assert bal(ledger, AL) == 10050
+
+
+def test_ordered_batch_independent(ledger: Ledger) -> None:
+    batch = make_batch(
+        1,
+        [
+            (AL, [transfer(AL, BO, "1")], [ALICE]),
+            (BO, [transfer(BO, AL, "999")], [BOB]),
+            (AL, [transfer(AL, BO, "2")], [ALICE]),
+        ],
+    )
+    r = commit(ledger, batch)
+    assert [t.hash for t in r.txs] == [batch[0].hash, batch[2].hash]
+    assert r.rejected_hashes == [batch[1].hash]
+    assert bal(ledger, BO) == 800
+
+
+def test_replayed_and_duplicate_txs_are_dropped(ledger: Ledger) -> None:
+    tx = make_tx(AL, [transfer(AL, BO, "1")], [ALICE])
+    r = commit(ledger, [tx, tx])
+    assert r.dropped == [tx.hash] and len(r.txs) == 1
+    r2 = commit(ledger, [tx])
+    assert r2.dropped == [tx.hash] and r2.txs == [] and r2.rejected == []
+    assert bal(ledger, BO) == 600
+
+
+def test_account_quorum_enforced(ledger: Ledger) -> None:
+    k = key(60)
+    commit(ledger, [make_tx(AL, [add_sig(AL, k.public_key), quorum(AL, 2)], [ALICE])])
+    one = make_tx(AL, [detail(AL, "a", "1")], [ALICE])
+    two = make_tx(AL, [detail(AL, "a", "2")], [ALICE, k])
+    r = commit(ledger, [one, two])
+    assert r.rejected == [(one.hash, TxError("signatures validation", 0, 2))]
+    assert [t.hash for t in r.txs] == [two.hash]
+
+
+def test_granted_transfer(ledger: Ledger) -> None:
+    steal = make_tx(BO, [transfer(AL, BO, "1")], [BOB])
+    r = commit(ledger, [steal])
+    assert r.rejected[0][1] == TxError("TransferAsset", 0, 2)
+    commit(ledger, [make_tx(AL, [grant(BO, "can_transfer_my_assets")], [ALICE])])
+    r = commit(ledger, [make_tx(BO, [transfer(AL, BO, "1")], [BOB], created_time=T0 + 1)])
+    assert r.rejected == [] and bal(ledger, BO) == 600
+
+
+def test_domain_asset_quantity_and_overflow(ledger: Ledger) -> None:
+    # a role with only the domain variant may mint assets of its own domain
+    r = commit(
+        ledger,
+        [
+            make_tx(
+                "admin@bakong",
+                [role("minter", "can_add_domain_asset_qty"), append(AL, "minter")],
+                [ADMIN],
+            ),
+            make_tx(
+                "admin@bakong",
+                [
+                    C.Command(
+                        create_asset=C.CreateAsset(asset_name="pts", domain_id="aclb", precision=0)
+                    )
+                ],
+                [ADMIN],
+            ),
+        ],
+    )
+    assert r.rejected == []
+    ok = make_tx(AL, [add_qty("pts#aclb", "5")], [ALICE])
+    no = make_tx(AL, [add_qty("usd#bakong", "5")], [ALICE])
+    r = commit(ledger, [ok, no])
+    assert r.rejected == [(no.hash, TxError("AddAssetQuantity", 0, 2))]
+    # destination overflow: admin holds 2^256 - 1 units, alice sends one more
+    top = str((1 << 256) - 1)
+    commit(ledger, [make_tx("admin@bakong", [add_qty("khr#bakong", top)], [ADMIN])])
+    over = make_tx(AL, [transfer(AL, "admin@bakong", "1", "khr#bakong")], [ALICE])
+    r = commit(ledger, [over])
+    assert r.rejected == [(over.hash, TxError("TransferAsset", 0, 7))]
+
+
+def test_setting_changes_params(ledger: Ledger) -> None:
+    assert ledger.params.max_description_size == 100
+    commit(ledger, [make_tx("admin@bakong", [setting("MaxDescriptionSize", "5")], [ADMIN])])
+    assert ledger.params.max_description_size == 5
+    long = make_tx(AL, [transfer(AL, BO, "1", desc="123456")], [ALICE])
+    assert commit(ledger, [long]).rejected[0][1] == TxError("TransferAsset", 0, 8)
+
+
+def test_peers(ledger: Ledger) -> None:
+    assert sorted(p.peer_key for p in ledger.validators()) == sorted(p.public_key for p in PEERS)
+    k = key(70).public_key
+    commit(ledger, [make_tx("admin@test", [add_peer("10.0.0.5:1", k, syncing=True)], [TADMIN])])
+    assert [p.peer_key for p in ledger.syncing_peers()] == [k]
+    assert len(ledger.validators()) == 4
+
+
+def test_stale_result_refused(ledger: Ledger) -> None:
+    a = ledger.execute([make_tx(AL, [detail(AL, "a", "1")], [ALICE])], 2, T0)
+    b = ledger.execute([make_tx(AL, [detail(AL, "a", "2")], [ALICE])], 2, T0)
+    ledger.commit(a, [], b"")
+    with pytest.raises(StaleResult):
+        ledger.commit(b, [], b"")
+
+
+def test_reopen_and_replay_rebuild_identical_state(tmp_path: Path) -> None:
+    store = LevelDBStore(str(tmp_path / "db"))
+    ledger = new_ledger(store)
+    for i in range(5):
+        commit(
+            ledger,
+            [
+                make_tx(
+                    AL,
+                    [transfer(AL, BO, "0.01"), detail(AL, "i", str(i))],
+                    [ALICE],
+                    created_time=T0 + i,
+                )
+            ],
+        )
+    height, top, digest = ledger.height, ledger.top_hash, ledger.state_hash()
+    state = list(store.iterate(b"w"))
+    index = list(store.iterate(K.TX)) + list(store.iterate(K.HISTORY))
+    store.close()
+    store = LevelDBStore(str(tmp_path / "db"))
+    again = Ledger.open(store)
+    assert (again.height, again.top_hash, again.state_hash()) == (height, top, digest)
+    Ledger.drop_state(store)
+    assert list(store.iterate(b"w")) == []
+    rebuilt = Ledger.open(store)
+    assert (rebuilt.height, rebuilt.top_hash) == (height, top)
+    assert list(store.iterate(b"w")) == state  # byte-identical world state
+    assert list(store.iterate(K.HISTORY)) == [kv for kv in index if kv[0].startswith(K.HISTORY)]
+    store.close()
+
+
+def test_state_ahead_of_blocks_refused(tmp_path: Path) -> None:
+    store = LevelDBStore(str(tmp_path / "db"))
+    ledger = new_ledger(store)
+    commit(ledger, [make_tx(AL, [detail(AL, "a", "1")], [ALICE])])
+    b = WriteBatch()
+    b.delete(K.height_key(K.BLOCK, 2))
+    store.write(b, sync=True)
+    with pytest.raises(LedgerCorrupted, match="height 2"):
+        Ledger.open(store)
+    store.close()
+
+
+def test_apply_block_from_peer(tmp_path: Path, ledger: Ledger) -> None:
+    other_store = LevelDBStore(str(tmp_path / "other"))
+    other = new_ledger(other_store)
+    good = make_tx(AL, [transfer(AL, BO, "1")], [ALICE])
+    bad = make_tx(AL, [transfer(AL, BO, "1000")], [ALICE])
+    commit(ledger, [good, bad])
+    block, cert = ledger.get_block(2) or (block_pb2.Block(), b"")
+    other.apply_block(block, cert)
+    assert other.state_hash() == ledger.state_hash()
+    assert other.top_hash == ledger.top_hash
+    rec = other.tx_status(bad.hash)
+    assert rec is not None and not rec.committed and rec.error is None
+    with pytest.raises(BlockRejected, match="does not follow"):
+        other.apply_block(block, cert)
+    # a block whose transaction is invalid here is refused and changes nothing
+    commit(ledger, [make_tx(AL, [transfer(AL, BO, "2")], [ALICE])])
+    forged, _ = ledger.get_block(3) or (block_pb2.Block(), b"")
+    t = forged.block_v1.payload.transactions[0]
+    t.payload.reduced_payload.commands[0].transfer_asset.amount = "5000"
+    before = other.state_hash()
+    with pytest.raises(BlockRejected, match="not valid"):
+        other.apply_block(forged, b"")
+    assert other.state_hash() == before and other.height == 2
+    forged.block_v1.payload.prev_block_hash = "00" * 32
+    with pytest.raises(BlockRejected, match="link"):
+        other.apply_block(forged, b"")
+    other_store.close()
+
+
+def _iroha_genesis() -> dict[str, object]:
+    """Iroha's example/genesis.block, with this test's keys."""
+    roles = {"admin": ADMIN_PERMISSIONS, "user": USER_PERMISSIONS}
+    roles["money_creator"] = MONEY_CREATOR_PERMISSIONS
+    peer = {"address": "127.0.0.1:10001", "peerKey": PEERS[0].public_key}
+    commands: list[dict[str, object]] = [{"addPeer": {"peer": peer}}]
+    commands += [{"createRole": {"roleName": n, "permissions": p}} for n, p in roles.items()]
+    commands += [
+        {"createDomain": {"domainId": "test", "defaultRole": "user"}},
+        {"createAsset": {"assetName": "coin", "domainId": "test", "precision": 2}},
+    ]
+    for name, kp in (("admin", TADMIN), ("test", TUSER)):
+        acc = {"accountName": name, "domainId": "test", "publicKey": kp.public_key}
+        commands.append({"createAccount": acc})
+    for r in ("admin", "money_creator"):
+        commands.append({"appendRole": {"accountId": "admin@test", "roleName": r}})
+    tx = {"payload": {"reducedPayload": {"commands": commands, "quorum": 1}}}
+    payload = {"transactions": [tx], "txNumber": 1, "height": "1", "prevBlockHash": "0" * 64}
+    return {"block_v1": {"payload": payload}}
+
+
+def test_iroha_example_genesis_and_tutorial_flow(tmp_path: Path) -> None:
+    store = LevelDBStore(str(tmp_path / "db"))
+    ledger = Ledger.create(store, load_iroha_genesis(json.dumps(_iroha_genesis())))
+    assert ledger.height == 1 and len(ledger.validators()) == 1
+    mint = make_tx("admin@test", [add_qty("coin#test", "1000.00")], [TADMIN])
+    send = make_tx(
+        "admin@test", [transfer("admin@test", "test@test", "2.50", "coin#test")], [TADMIN]
+    )
+    r = commit(ledger, [mint, send])
+    assert r.rejected == []
+    assert ledger.view().balance("test@test", "coin#test") == 250
+    store.close()
+    again = Ledger.open(LevelDBStore(str(tmp_path / "db")))
+    assert again.height == 2
+
+
+def test_genesis_errors(tmp_path: Path, ledger: Ledger) -> None:
+    with pytest.raises(GenesisError, match="already"):
+        Ledger.create(ledger.store, genesis_from_spec(spec()))
+    bad = spec()
+    bad["domains"].append({"id": "x", "default_role": "nope"})
+    store = LevelDBStore(str(tmp_path / "bad"))
+    with pytest.raises(GenesisError, match="CreateDomain"):
+        Ledger.create(store, genesis_from_spec(bad))
+    store.close()
+
+
+def test_spec_round_trips_json_and_toml(tmp_path: Path) -> None:
+    s = spec()
+    assert load_spec(json.dumps(s)) == s
+    toml = 'domains = [{id = "d", default_role = "r"}]\nroles = [{name = "r"}]\n'
+    assert load_spec(toml)["domains"][0]["id"] == "d"
+    block = genesis_from_spec(s)
+    assert load_iroha_genesis(block_to_json(block)) == block
+    assert Tx(block.block_v1.payload.transactions[0]).creator == ""
+
+
+def test_genesis_is_deterministic() -> None:
+    assert (
+        genesis_from_spec(spec()).SerializeToString()
+        == genesis_from_spec(spec()).SerializeToString()
+    )
+    assert OPS.public_key != ADMIN.public_key
