@@ -1,0 +1,1 @@
+"""Benchmarks: micro (crypto, ledger, torii) and consensus."""
