@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import h2.config
 import h2.connection
 import h2.events
+import h2.settings
 import trio
 from h2.errors import ErrorCodes
 
@@ -45,12 +46,34 @@ class RawClient:
         )
         self.responses: dict[int, Response] = {}
         self.closed = trio.Event()
-        self.goaway: h2.events.ConnectionTerminated | None = None
+        self.goaway: tuple[int, int] | None = None  # (last_stream_id, error_code)
+        self.send_lock = trio.Lock()
+        self.inbuf = bytearray()
+        self.auto_ack = True  # acknowledge received DATA (False: let the server's window run dry)
+        self.unacked: list[tuple[int, int]] = []
 
     async def flush(self) -> None:
-        data = self.conn.data_to_send()
-        if data:
-            await self.stream.send_all(data)
+        async with self.send_lock:  # the reader task flushes too (acks, window updates)
+            data = self.conn.data_to_send()
+            if data:
+                await self.stream.send_all(data)
+
+    def _strip_goaway(self, data: bytes) -> bytes:
+        """Record and drop GOAWAY frames: h2 refuses every frame after one, while HTTP/2 lets
+        the streams it covers finish, which is exactly what a graceful shutdown test needs."""
+        self.inbuf += data
+        out = bytearray()
+        while len(self.inbuf) >= 9:
+            length = int.from_bytes(self.inbuf[:3], "big")
+            if len(self.inbuf) < 9 + length:
+                break
+            frame, self.inbuf = self.inbuf[: 9 + length], self.inbuf[9 + length :]
+            if frame[3] == 0x7:
+                last = int.from_bytes(frame[9:13], "big") & 0x7FFFFFFF
+                self.goaway = (last, int.from_bytes(frame[13:17], "big"))
+            else:
+                out += frame
+        return bytes(out)
 
     async def _reader(self) -> None:
         try:
@@ -58,7 +81,7 @@ class RawClient:
                 data = await self.stream.receive_some(65536)
                 if not data:
                     break
-                for ev in self.conn.receive_data(data):
+                for ev in self.conn.receive_data(self._strip_goaway(data)):
                     self._on_event(ev)
                 await self.flush()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -75,7 +98,10 @@ class RawClient:
             r.headers = dict(ev.headers)  # type: ignore[arg-type]
         elif isinstance(ev, h2.events.DataReceived) and r is not None:
             r.data += ev.data or b""
-            self.conn.acknowledge_received_data(ev.flow_controlled_length or 0, ev.stream_id)
+            if self.auto_ack:
+                self.conn.acknowledge_received_data(ev.flow_controlled_length or 0, ev.stream_id)
+            else:
+                self.unacked.append((ev.flow_controlled_length or 0, ev.stream_id))
         elif isinstance(ev, h2.events.TrailersReceived) and r is not None:
             r.trailers = dict(ev.headers)  # type: ignore[arg-type]
         elif isinstance(ev, h2.events.StreamEnded) and r is not None:
@@ -83,8 +109,6 @@ class RawClient:
         elif isinstance(ev, h2.events.StreamReset) and r is not None:
             r.reset = ev.error_code
             r.done.set()
-        elif isinstance(ev, h2.events.ConnectionTerminated):
-            self.goaway = ev
 
     def start_request(
         self,
@@ -121,15 +145,24 @@ class RawClient:
             await r.done.wait()
         return r
 
+    async def ack_all(self) -> None:
+        self.auto_ack = True
+        for size, sid in self.unacked:
+            self.conn.acknowledge_received_data(size, sid)
+        self.unacked.clear()
+        await self.flush()
+
     async def reset(self, sid: int) -> None:
         self.conn.reset_stream(sid, ErrorCodes.CANCEL)
         await self.flush()
 
 
 @asynccontextmanager
-async def raw_client(port: int) -> AsyncIterator[RawClient]:
+async def raw_client(port: int, settings: dict[int, int] | None = None) -> AsyncIterator[RawClient]:
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     client = RawClient(stream)
+    if settings:
+        client.conn.local_settings = h2.settings.Settings(client=True, initial_values=settings)
     client.conn.initiate_connection()
     await client.flush()
     async with trio.open_nursery() as nursery:
