@@ -311,6 +311,7 @@ class PeerNetwork:
         elif self._prefer(conn, old):
             self.stats.duplicates_closed += 1
             old.close()
+            _move_queue(old, conn)
         else:
             self.stats.duplicates_closed += 1
             return False
@@ -387,6 +388,10 @@ class PeerNetwork:
 
     async def _dial_loop(self, key: str, address: str) -> None:
         attempt = 0
+        if key < self.public_key:
+            # The lower key's dial wins a tie-break; give it a head start so that two
+            # validators starting together rarely open (and then drop) two connections.
+            await trio.sleep(self._backoff(3))
         while True:
             conn = self._conns.get(key)
             if conn is None:
@@ -429,3 +434,13 @@ class PeerNetwork:
     @staticmethod
     def _short(key: str) -> str:
         return key[:12]
+
+
+def _move_queue(old: _Conn, new: _Conn) -> None:
+    """Frames still queued on a connection that lost the tie-break go out on the winner."""
+    while True:
+        try:
+            item = old.out_recv.receive_nowait()
+            new.out_send.send_nowait(item)
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            return
