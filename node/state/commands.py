@@ -37,7 +37,7 @@ from node.state.wsv import WorldStateView
 class ExecContext:
     """Per-transaction execution context; ``perm_cache`` is shared across transactions."""
 
-    __slots__ = ("checks", "creator", "perm_cache", "roles_changed", "wsv")
+    __slots__ = ("checks", "creator", "perm_cache", "roles_changed", "settings_changed", "wsv")
 
     def __init__(
         self, wsv: WorldStateView, perm_cache: dict[str, int], checks: bool = True
@@ -47,6 +47,7 @@ class ExecContext:
         self.checks = checks
         self.creator = ""
         self.roles_changed = False
+        self.settings_changed = False
 
     def perms(self, account_id: str) -> int:
         m = self.perm_cache.get(account_id)
@@ -438,6 +439,7 @@ def set_setting_value(ctx: ExecContext, c: C.SetSettingValue) -> int:
         return 2
     if not valid_setting(c.key, c.value):
         return 1
+    ctx.settings_changed = True
     ctx.wsv.put(K.SETTING + c.key.encode(), c.value.encode())
     return 0
 

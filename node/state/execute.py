@@ -51,14 +51,14 @@ class ExecutionResult:
     block_hash: bytes
     base_version: int = 0  # ledger state version the result was computed on
     roles_changed: bool = field(default=False)
+    settings_changed: bool = field(default=False)
 
     @property
     def rejected_hashes(self) -> list[bytes]:
         return [h for h, _ in self.rejected]
 
 
-def check_signatures(wsv: WorldStateView, tx: Tx) -> TxError | None:
-    creator = tx.creator
+def check_signatures(wsv: WorldStateView, creator: str, tx: Tx) -> TxError | None:
     quorum = wsv.account_quorum(creator)
     if quorum is None:
         return TxError("signatures validation", 0, 1)
@@ -75,11 +75,11 @@ def check_signatures(wsv: WorldStateView, tx: Tx) -> TxError | None:
 def apply_tx(ctx: ExecContext, tx: Tx) -> TxError | None:
     """Run one transaction inside its own savepoint; roll it back on failure."""
     wsv = ctx.wsv
+    creator = ctx.creator = tx.pb.payload.reduced_payload.creator_account_id
     if ctx.checks:
-        err = check_signatures(wsv, tx)
+        err = check_signatures(wsv, creator, tx)
         if err is not None:
             return err
-    ctx.creator = tx.creator
     wsv.begin()
     for index, cmd in enumerate(tx.commands):
         which = cmd.WhichOneof("command")
@@ -104,8 +104,8 @@ def execute_txs(
     perm_cache: dict[str, int],
     known: Callable[[bytes], bool],
     checks: bool = True,
-) -> tuple[list[Tx], list[tuple[bytes, TxError]], list[bytes], bool]:
-    """Execute ``txs`` on ``wsv``: (valid, rejected, dropped, roles_changed)."""
+) -> tuple[list[Tx], list[tuple[bytes, TxError]], list[bytes], ExecContext]:
+    """Execute ``txs`` on ``wsv``: (valid, rejected, dropped, context with change flags)."""
     ctx = ExecContext(wsv, perm_cache, checks)
     valid: list[Tx] = []
     rejected: list[tuple[bytes, TxError]] = []
@@ -146,4 +146,4 @@ def execute_txs(
                     valid.append(tx)
                 else:
                     rejected.append((tx.hash, err))
-    return valid, rejected, dropped, ctx.roles_changed
+    return valid, rejected, dropped, ctx

@@ -61,8 +61,9 @@ def _block_top(store: KVReader) -> int:
 def touched_assets(tx: Tx) -> set[tuple[str, str]]:
     """(account, asset) pairs whose history this transaction belongs to."""
     out: set[tuple[str, str]] = set()
-    creator = tx.creator
-    for cmd in tx.commands:
+    rp = tx.pb.payload.reduced_payload
+    creator = rp.creator_account_id
+    for cmd in rp.commands:
         which = cmd.WhichOneof("command")
         if which == "transfer_asset":
             t = cmd.transfer_asset
@@ -209,10 +210,8 @@ class Ledger:
         self, txs: Sequence[Tx], height: int, created_time: int, checks: bool
     ) -> ExecutionResult:
         wsv = WorldStateView(self.store)
-        valid, rejected, dropped, roles_changed = execute_txs(
-            wsv, txs, self._perm_cache, self._known, checks
-        )
-        if roles_changed:
+        valid, rejected, dropped, ctx = execute_txs(wsv, txs, self._perm_cache, self._known, checks)
+        if ctx.roles_changed:
             self._perm_cache.clear()  # entries may come from this uncommitted state
         block = make_block(height, self.top_hash, created_time, valid, [h for h, _ in rejected])
         return ExecutionResult(
@@ -226,7 +225,8 @@ class Ledger:
             block=block,
             block_hash=block_hash(block),
             base_version=self._version,
-            roles_changed=roles_changed,
+            roles_changed=ctx.roles_changed,
+            settings_changed=ctx.settings_changed,
         )
 
     def execute(self, txs: Sequence[Tx], height: int, created_time: int) -> ExecutionResult:
@@ -311,12 +311,12 @@ class Ledger:
             else:
                 batch.put(key, value)
         for index, tx in enumerate(result.txs):
-            tx_hash = tx.hash
+            rp = tx.pb.payload.reduced_payload
             batch.put(K.TX + tx.hash_hex.encode(), TxRecord(True, height, index).encode())
-            value = _HIST.pack(tx_hash, tx.created_time)
+            value = _HIST.pack(tx.hash, rp.created_time)
             suffix = K.history_suffix(height, index)
-            if tx.creator:  # Iroha's genesis tx has no creator
-                batch.put(K.HISTORY + tx.creator.encode() + b"/" + suffix, value)
+            if rp.creator_account_id:  # Iroha's genesis tx has no creator
+                batch.put(K.HISTORY + rp.creator_account_id.encode() + b"/" + suffix, value)
             for account, asset in touched_assets(tx):
                 batch.put(K.k(K.ASSET_HISTORY, account, asset) + b"/" + suffix, value)
         for index, (tx_hash, err) in enumerate(result.rejected):
@@ -330,7 +330,7 @@ class Ledger:
         self.top_hash = new_hash
         self._version += 1
         self._peers = None
-        if any(k.startswith(K.SETTING) for k in result.writes):
+        if result.settings_changed:
             self._params = None
         if result.roles_changed:
             self._perm_cache.clear()
