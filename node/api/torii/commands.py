@@ -1,0 +1,211 @@
+"""CommandService_v1: Torii, ListTorii, Status, StatusStream (iroha1.md §1).
+
+Torii and ListTorii always answer Empty with gRPC OK, except when the node cannot take
+the batch now (ordering cache or MST pool full): then RESOURCE_EXHAUSTED "busy, retry
+later", so clients back off instead of losing transactions silently. Every other
+outcome is reported through the status bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from typing import Protocol
+
+import trio
+from google.protobuf import empty_pb2
+
+from node.api.grpc import GrpcError, ServiceContext, Status
+from node.api.torii.mst import MstPool, MstState
+from node.api.torii.status_bus import (
+    FINAL,
+    PRIORITY,
+    StatusBus,
+    TooManySubscribers,
+    ToriiResponse,
+    response,
+)
+from node.config import ValidationLimits
+from node.metrics import NodeMetrics
+from node.model import Batch, Tx, group_batches
+from node.proto.iroha import endpoint_pb2, transaction_pb2
+from node.state.records import TxRecord
+from node.validation import StatelessValidator
+
+S = endpoint_pb2
+_EMPTY = empty_pb2.Empty()
+BUSY = "busy, retry later"
+# Lists with more transactions than this are validated on a worker thread (signature
+# checks release the GIL), so that one large ListTorii does not stall the event loop.
+_INLINE_VALIDATION_TXS = 8
+
+
+class SubmitBatch(Protocol):
+    def __call__(self, batch: Batch, /) -> bool:
+        """Hand a fully signed batch to ordering; False when its cache is full."""
+        ...
+
+
+class TxIndex(Protocol):
+    def tx_status(self, tx_hash: bytes, /) -> TxRecord | None: ...
+
+
+def record_response(tx_hash: bytes, rec: TxRecord) -> ToriiResponse:
+    """The durable status of a transaction the ledger knows (committed or rejected)."""
+    if rec.committed:
+        return response(tx_hash, S.COMMITTED)
+    e = rec.error
+    if e is None:
+        return response(tx_hash, S.REJECTED)
+    return response(tx_hash, S.REJECTED, e.cmd_name, e.cmd_index, e.code)
+
+
+def parse_hash(text: str) -> bytes | None:
+    if len(text) != 64:
+        return None
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return None
+
+
+class CommandService:
+    def __init__(
+        self,
+        *,
+        bus: StatusBus,
+        mst: MstPool,
+        ledger: TxIndex,
+        validator: Callable[[], StatelessValidator],
+        limits: ValidationLimits,
+        submit_batch: SubmitBatch,
+        now_ms: Callable[[], int],
+        metrics: NodeMetrics | None = None,
+    ) -> None:
+        self.bus = bus
+        self.mst = mst
+        self.ledger = ledger
+        self._validator = validator
+        self.limits = limits
+        self.submit_batch = submit_batch
+        self.now_ms = now_ms
+        self.metrics = metrics
+
+    # --- Torii / ListTorii ---------------------------------------------------------------
+
+    async def torii(self, request: transaction_pb2.Transaction, ctx: ServiceContext) -> object:
+        await self.process([Tx(request)])
+        return _EMPTY
+
+    async def list_torii(self, request: endpoint_pb2.TxList, ctx: ServiceContext) -> object:
+        await self.process([Tx(pb) for pb in request.transactions])
+        return _EMPTY
+
+    def _fail_all(self, txs: list[Tx], reason: str) -> None:
+        for tx in txs:
+            self.bus.publish(tx.hash, response(tx.hash, S.STATELESS_VALIDATION_FAILED, reason))
+
+    async def process(self, txs: list[Tx]) -> None:
+        """Validate a list; on any failure every tx fails, else each batch goes its way."""
+        if not txs:
+            return
+        if len(txs) > self.limits.max_txs_per_list:
+            self._fail_all(
+                txs,
+                f"Too many transactions in the list: {len(txs)}, "
+                f"at most {self.limits.max_txs_per_list}",
+            )
+            return
+        batches = group_batches(txs)
+        validator = self._validator()
+        now = self.now_ms()
+
+        def check() -> list[str | None]:
+            # Hashes are computed here too (cached on each Tx), off the event loop.
+            return validator.check_batches(batches, now)
+
+        if len(txs) <= _INLINE_VALIDATION_TXS:
+            reasons = check()
+        else:
+            reasons = await trio.to_thread.run_sync(check)
+        bad = [r for r in reasons if r]
+        if bad:
+            self._fail_all(txs, bad[0] if len(bad) == 1 else "; ".join(bad))
+            return
+        for batch in batches:
+            self._process_batch(batch)
+
+    def _is_replay(self, batch: Batch) -> bool:
+        """A tx of the batch is already final: answer its final status, drop the batch."""
+        replay = False
+        for tx in batch.txs:
+            cached = self.bus.cached(tx.hash)
+            if cached is not None and cached.tx_status in FINAL:
+                replay = True
+                continue
+            rec = self.ledger.tx_status(tx.hash)
+            if rec is not None:
+                self.bus.publish(tx.hash, record_response(tx.hash, rec))
+                replay = True
+        return replay
+
+    def _process_batch(self, batch: Batch) -> None:
+        if self._is_replay(batch):
+            return
+        bus = self.bus
+        in_pool = any(t.hash in self.mst for t in batch.txs)
+        signed = batch.fully_signed()
+        if not signed and not in_pool:
+            collected = PRIORITY[S.ENOUGH_SIGNATURES_COLLECTED]
+            for t in batch.txs:
+                cached = bus.cached(t.hash)
+                if cached is not None and PRIORITY.get(cached.tx_status, 0) >= collected:
+                    return  # a late co-signer: this batch already went to ordering
+        for t in batch.txs:
+            bus.publish(t.hash, response(t.hash, S.STATELESS_VALIDATION_SUCCESS))
+        if signed and not in_pool:
+            self._submit(batch)
+            return
+        outcome = self.mst.add(batch)
+        if self.metrics is not None:
+            self.metrics.mst_pending.set(len(self.mst))
+        if outcome.state is MstState.FULL:
+            raise GrpcError(Status.RESOURCE_EXHAUSTED, "MST pool is full: " + BUSY)
+        if outcome.state is MstState.COMPLETE:
+            self._submit(outcome.batch)
+            self.mst.remove(outcome.batch)
+            if self.metrics is not None:
+                self.metrics.mst_pending.set(len(self.mst))
+            return
+        for t in batch.txs:
+            bus.publish(t.hash, response(t.hash, S.MST_PENDING))
+
+    def _submit(self, batch: Batch) -> None:
+        if not self.submit_batch(batch):
+            raise GrpcError(Status.RESOURCE_EXHAUSTED, BUSY)
+        for t in batch.txs:
+            self.bus.publish(t.hash, response(t.hash, S.ENOUGH_SIGNATURES_COLLECTED))
+
+    # --- Status / StatusStream -------------------------------------------------------------
+
+    async def status(
+        self, request: endpoint_pb2.TxStatusRequest, ctx: ServiceContext
+    ) -> ToriiResponse:
+        h = parse_hash(request.tx_hash)
+        if h is None:
+            return ToriiResponse(tx_status=S.NOT_RECEIVED, tx_hash=request.tx_hash)
+        return self.bus.current(h)
+
+    async def status_stream(
+        self, request: endpoint_pb2.TxStatusRequest, ctx: ServiceContext
+    ) -> AsyncIterator[ToriiResponse]:
+        h = parse_hash(request.tx_hash)
+        if h is None:
+            yield ToriiResponse(tx_status=S.NOT_RECEIVED, tx_hash=request.tx_hash)
+            return
+        try:
+            async with aclosing(self.bus.stream(h)) as stream:
+                async for resp in stream:
+                    yield resp
+        except TooManySubscribers:
+            raise GrpcError(Status.RESOURCE_EXHAUSTED, "too many status streams: " + BUSY) from None
