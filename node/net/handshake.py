@@ -191,6 +191,9 @@ async def perform_handshake(
         )
         if refused is not None:
             raise refused
+        if hello.challenge == ours:
+            # our own challenge reflected back: a relay trying to make us sign for it
+            raise HandshakeRefused(Refusal.BAD_HELLO, "peer echoed our challenge")
         peer_key = hello.public_key.lower()
         await framed.send_all(encode_frame(make_auth(keypair, chain_id, hello.challenge)))
         auth = (await _expect(framed, "auth")).auth

@@ -129,6 +129,7 @@ def _hello(keypair_index: int, **fields: object) -> bytes:
         ("own_key", Refusal.OWN_KEY),
         ("bad_signature", Refusal.BAD_SIGNATURE),
         ("replayed_auth", Refusal.BAD_SIGNATURE),
+        ("reflected_challenge", Refusal.BAD_HELLO),
         ("garbage", Refusal.PROTOCOL_ERROR),
         ("http_request", Refusal.PROTOCOL_ERROR),
         ("oversized_hello", Refusal.PROTOCOL_ERROR),
@@ -163,6 +164,10 @@ async def test_refusal(net: Net, case: str, reason: str) -> None:
                 await p.receive_frame()
                 old = make_auth(KEYS[2], CHAIN, new_challenge())
                 await p.send_all(encode_frame(old))
+            elif case == "reflected_challenge":
+                theirs = await p.receive_frame()  # A speaks first; echo its challenge
+                assert theirs is not None
+                await p.send_all(_hello(2, challenge=theirs.hello.challenge))
             elif case == "garbage":
                 await p.send_all(b"\x00\x00\x00\x04\xff\xff\xff\xff")
             elif case == "http_request":
@@ -454,4 +459,19 @@ async def test_tie_break_keeps_connection_dialed_by_lower_key(
             frame = await winner.receive_frame()
             assert frame is not None and frame.status.top_height == 77
             assert a.net.connected() == {peer.public_key}
+        nursery.cancel_scope.cancel()
+
+
+async def test_connection_limit() -> None:
+    net = Net("memory")
+    one = dataclasses.replace(FAST, max_connections=1)
+    async with trio.open_nursery() as nursery:
+        a = await start_node(nursery, KEYS[0], net.transport(), net.address(), limits=one)
+        b = await start_node(nursery, KEYS[1], net.transport(), net.address())
+        c = await start_node(nursery, KEYS[2], net.transport(), net.address())
+        await connect_all([a, b])
+        c.net.set_peers({a.key: a.address})
+        await wait_until(lambda: a.net.stats.refused[Refusal.TOO_MANY] >= 1)
+        assert a.net.connected() == {b.key}
+        await _friend_still_fine(a, b)
         nursery.cancel_scope.cancel()
