@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from node.api.grpc import GrpcError, Method, ServiceContext, server_stream, unary
 from node.api.torii.block_bus import BlockBus
 from node.api.torii.commands import CommandService, SubmitBatch, record_response
+from node.api.torii.ledger import LedgerAccess
 from node.api.torii.mst import MstPool
 from node.api.torii.queries import QueryExecutor, QueryService
 from node.api.torii.status_bus import StatusBus, ToriiResponse, response
@@ -34,6 +35,7 @@ from node.proto.iroha import (
     queries_pb2,
     transaction_pb2,
 )
+from node.state import Ledger
 from node.state.execute import ExecutionResult, TxError
 from node.state.records import TxRecord
 from node.storage.kv import KVStore
@@ -77,7 +79,7 @@ class ToriiService:
     def __init__(
         self,
         *,
-        ledger: ToriiLedger,
+        ledger: Ledger | ToriiLedger,
         store: KVStore | None,
         submit_batch: SubmitBatch,
         limits: Limits | None = None,
@@ -88,12 +90,15 @@ class ToriiService:
     ) -> None:
         limits = limits or Limits()
         settings = settings or ToriiSettings()
-        self.ledger = ledger
         self.limits = limits
         self.settings = settings
         self.metrics = metrics
         self.now_ms = now_ms
         self.mst = MstPool(store, max_batches=limits.ordering.max_mst_pending_batches)
+        access: ToriiLedger = (
+            LedgerAccess(ledger, self.mst) if isinstance(ledger, Ledger) else ledger
+        )
+        self.ledger = access
         self.status_bus = StatusBus(
             cache_size=settings.status_cache_size,
             queue_size=limits.torii.status_stream_queue,
@@ -110,7 +115,7 @@ class ToriiService:
         self.commands = CommandService(
             bus=self.status_bus,
             mst=self.mst,
-            ledger=ledger,
+            ledger=access,
             validator=self.validator,
             limits=limits.validation,
             submit_batch=submit_batch,
@@ -118,7 +123,7 @@ class ToriiService:
             metrics=metrics,
         )
         self.queries = QueryService(
-            executor=ledger,
+            executor=access,
             validator=self.validator,
             blocks=self.block_bus,
             replay_cache_size=limits.torii.query_replay_cache,

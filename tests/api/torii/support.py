@@ -266,7 +266,7 @@ class Harness:
         self.ledger = Ledger.create(self.store, genesis()) if fresh else Ledger.open(self.store)
         self.backend = SingleValidatorTestBackend(self.ledger, VALIDATOR, queue=queue)
         self.torii = ToriiService(
-            ledger=self.ledger,  # type: ignore[arg-type]
+            ledger=self.ledger,
             store=self.store,
             submit_batch=self.backend.submit_batch,
             limits=self.limits,
