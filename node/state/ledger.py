@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 
 from node.config import ChainParameters
 from node.model import GENESIS_PREV_HASH, Tx, block_hash, make_block
-from node.proto.iroha import block_pb2, primitive_pb2
+from node.proto.iroha import block_pb2, primitive_pb2, qry_responses_pb2, queries_pb2
 from node.state import keys as K
 from node.state.execute import ExecutionResult, TxError, execute_txs
+from node.state.queries import PendingSource, QueryExecutor
 from node.state.records import TxRecord
 from node.state.settings import params_from_settings
 from node.state.wsv import WorldStateView
@@ -194,6 +195,16 @@ class Ledger:
         snap = self.store.snapshot()
         try:
             return state_digest(snap)
+        finally:
+            snap.close()
+
+    def query(
+        self, query: queries_pb2.Query, pending: PendingSource | None = None
+    ) -> qry_responses_pb2.QueryResponse:
+        """Answer an Iroha query on a snapshot (never sees a half-applied block)."""
+        snap = self.store.snapshot()
+        try:
+            return QueryExecutor(snap, pending).run(query)
         finally:
             snap.close()
 
