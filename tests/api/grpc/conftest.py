@@ -50,6 +50,14 @@ class Echo:
             raise RuntimeError("secret internal detail")
         if h == "sleep":
             await self._sleep_forever("unary")
+        if h == "group-error":
+
+            async def fail() -> None:
+                raise GrpcError(Status.NOT_FOUND, "raised inside a nursery")
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(fail)
+                await trio.sleep_forever()
         if h == "slow":
             await trio.sleep(0.3)
         if h == "barrier":

@@ -94,6 +94,13 @@ async def test_handler_crash_is_internal_and_server_survives(
     assert (await call_unary(server.port, "after")).tx_hash == "after"
 
 
+async def test_grpc_error_from_a_handler_nursery(server: GrpcServer) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        await call_unary(server.port, "group-error")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert info.value.details() == "raised inside a nursery"
+
+
 async def test_deadline_exceeded_cancels_handler(server: GrpcServer, echo: Echo) -> None:
     with pytest.raises(grpc.RpcError) as info:
         await call_unary(server.port, "sleep", timeout=0.3)

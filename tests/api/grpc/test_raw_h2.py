@@ -225,8 +225,28 @@ async def test_graceful_shutdown_sends_goaway_and_finishes_stream(
         await c.flush()
         await wait_for(lambda: srv.live_streams == 1)
         inner.start_soon(srv.shutdown, 5.0)
+        await wait_for(lambda: c.goaway is not None)
+        assert c.goaway == (sid, ErrorCodes.NO_ERROR)
+        # A stream the GOAWAY does not cover is refused (the client may retry it elsewhere).
+        late = c.start_request(U, req("too-late"))
+        await c.flush()
         with trio.fail_after(5):
+            await c.responses[late].done.wait()
             await c.responses[sid].done.wait()
             await c.closed.wait()
-        assert c.goaway == (sid, ErrorCodes.NO_ERROR)
+        assert c.responses[late].reset == ErrorCodes.REFUSED_STREAM
         assert c.responses[sid].grpc_status == 0
+
+
+async def test_connections_beyond_the_cap_are_closed(nursery: trio.Nursery, echo: Echo) -> None:
+    srv = GrpcServer(echo.methods(), max_connections=1)
+    port = await nursery.start(srv.serve, "127.0.0.1", 0)
+    async with raw_client(port) as first:
+        assert (await first.request(U, req("one"))).grpc_status == 0
+        extra = await trio.open_tcp_stream("127.0.0.1", port)
+        with trio.fail_after(5):
+            assert await extra.receive_some(100) == b""  # closed without a byte
+        await extra.aclose()
+        assert (await first.request(U, req("still-one"))).grpc_status == 0
+    await wait_for(lambda: srv.live_connections == 0)
+    assert (await call_unary(port, "next")).tx_hash == "next"
