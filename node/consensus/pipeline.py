@@ -1,0 +1,464 @@
+"""One validator's round pipeline: ordering -> execution -> YAC -> commit, pure.
+
+``Pipeline.step(event) -> list[action]`` is what the node runtime's driver runs and what
+the simulator runs, the very same code. The driver owns I/O: it delivers peer messages
+and fired timers as events and executes the returned actions in order (``PersistVote``
+durably before the ``Send`` that follows it). The ledger is injected through
+:class:`Ledger` (block execution and storage; synchronous, its ``commit`` is durable when
+it returns); everything else is in-memory state of this object.
+
+Flow of a round ``(h, r)``: YAC begins the round -> ask the round's ordering peer for
+its proposal (or serve it ourselves) -> execute it on a scratch state -> the block
+candidate's hashes go to YAC as our candidate vote (no proposal before
+``proposal_timeout`` or an invalid one: vote for nothing) -> YAC commits a block (ours:
+commit it; another: fetch it with its certificate from the voters) or moves to the next
+round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from node.consensus.supermajority import quorum
+from node.consensus.vote import Vote, VoteSigner, VoteVerifier, vote_body
+from node.consensus.yac import (
+    BeginRound,
+    BroadcastVotes,
+    CandidateReady,
+    ChainAdvanced,
+    CommitBlock,
+    PersistVote,
+    ReportEquivocation,
+    RequestSync,
+    SendVotes,
+    StartTimer,
+    TimerFired,
+    VotesReceived,
+    YacAction,
+    YacConfig,
+    YacEvent,
+    YacMachine,
+)
+from node.model import Round
+from node.ordering import AddResult, OrderingService, PendingBatches, ordering_peer
+from node.ordering.cache import BatchLike
+
+B = TypeVar("B", bound=BatchLike)  # batch
+P = TypeVar("P")  # proposal
+K = TypeVar("K")  # block
+B_contra = TypeVar("B_contra", bound=BatchLike, contravariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockCandidate:
+    """The result of executing a proposal (or a synced block) on the top state."""
+
+    height: int
+    block_hash: bytes
+    proposal_hash: bytes
+    tx_hashes: tuple[bytes, ...]  # committed txs, in block order
+    rejected: tuple[bytes, ...]  # failed stateful validation
+    block_signature: bytes = b""
+
+
+class Ledger(Protocol[B_contra, P, K]):
+    """Block execution and the committed chain (the Ledger component implements it)."""
+
+    @property
+    def height(self) -> int: ...
+
+    @property
+    def top_hash(self) -> bytes: ...
+
+    def make_proposal(
+        self, height: int, created_time_ms: int, batches: Sequence[B_contra]
+    ) -> P: ...
+
+    def proposal_hash(self, proposal: P) -> bytes: ...
+
+    def execute(self, proposal: P) -> BlockCandidate | None:
+        """Validate and execute on a scratch state; ``None`` = invalid proposal."""
+        ...
+
+    def commit(self, block_hash: bytes, certificate: tuple[Vote, ...]) -> BlockCandidate | None:
+        """Durably commit an executed candidate; ``None`` if we did not execute it."""
+        ...
+
+    def block_info(self, block: K) -> tuple[int, bytes]:
+        """(height, block hash) of a block received from a peer."""
+        ...
+
+    def committed_block(self, height: int) -> tuple[K, tuple[Vote, ...]] | None: ...
+
+    def apply_block(self, block: K, certificate: tuple[Vote, ...]) -> BlockCandidate | None:
+        """Re-execute a synced block on the top state and commit it if it is valid."""
+        ...
+
+
+# --- messages between pipelines (the network layer maps them to bakong.peer frames) ----
+
+
+@dataclass(frozen=True, slots=True)
+class VotesMsg:
+    votes: tuple[Vote, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalRequestMsg:
+    round: Round
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalResponseMsg(Generic[P]):
+    round: Round
+    proposal: P | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchesMsg(Generic[B]):
+    batches: tuple[B, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRequestMsg:
+    from_height: int
+    max_blocks: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResponseMsg(Generic[K]):
+    blocks: tuple[tuple[K, tuple[Vote, ...]], ...]
+    top_height: int
+
+
+# type parameters in order of first appearance: B, P, K
+PeerMessage = (
+    BatchesMsg[B] | ProposalResponseMsg[P] | BlockResponseMsg[K] | VotesMsg | ProposalRequestMsg
+) | BlockRequestMsg
+
+
+# --- events and actions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived(Generic[B, P, K]):
+    sender: str
+    message: PeerMessage[B, P, K]
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimerExpired:
+    kind: str  # "vote" | "proposal" | "sync"
+    round: Round
+    attempt: int
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Send(Generic[B, P, K]):
+    to: str
+    message: PeerMessage[B, P, K]
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast(Generic[B, P, K]):
+    """To every other current validator."""
+
+    message: PeerMessage[B, P, K]
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    kind: str
+    round: Round
+    attempt: int
+    delay_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A block is durable: statuses may now say COMMITTED / REJECTED."""
+
+    height: int
+    block_hash: bytes
+    tx_hashes: tuple[bytes, ...]
+    rejected: tuple[bytes, ...]
+    certificate: tuple[Vote, ...]
+
+
+PipelineAction = (
+    Send[B, P, K] | Broadcast[B, P, K] | SetTimer | PersistVote | Committed | ReportEquivocation
+)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Chain parameters (``ChainParameters``) plus local bounds (``Limits``)."""
+
+    proposal_timeout_ms: int = 1000
+    max_proposal_size: int = 2000
+    max_pending_txs: int = 10_000
+    sync_batch_blocks: int = 16
+    sync_retry_ms: int = 1000
+
+
+def verify_certificate(
+    certificate: Sequence[Vote],
+    validators: Sequence[str],
+    verifier: VoteVerifier,
+    q: int,
+    height: int,
+    block_hash: bytes,
+) -> bool:
+    """``q`` valid votes of distinct current validators for ``block_hash`` at ``height``."""
+    members = set(validators)
+    signers: set[str] = set()
+    for v in certificate:
+        if v.round.block_round != height or v.block_hash != block_hash:
+            continue
+        if v.public_key not in members or v.public_key in signers:
+            continue
+        body = vote_body(v.round, v.proposal_hash, v.block_hash, v.block_signature)
+        if verifier(v.public_key, body, v.signature):
+            signers.add(v.public_key)
+    return len(signers) >= q
+
+
+class Pipeline(Generic[B, P, K]):
+    """One validator: pending batches, ordering service, executor seam and YAC."""
+
+    def __init__(
+        self,
+        signer: VoteSigner,
+        verifier: VoteVerifier,
+        validators: Sequence[str],
+        ledger: Ledger[B, P, K],
+        config: PipelineConfig | None = None,
+        yac_config: YacConfig | None = None,
+        last_vote: tuple[Round, bytes, bytes] | None = None,
+    ) -> None:
+        self.config = config or PipelineConfig()
+        self.me = signer.public_key
+        self.validators = tuple(validators)
+        self.ledger = ledger
+        self._verify = verifier
+        self.yac = YacMachine(signer, verifier, validators, ledger.height, yac_config, last_vote)
+        self.cache: PendingBatches[B] = PendingBatches(self.config.max_pending_txs)
+        self.ordering: OrderingService[B, P] = OrderingService(
+            self.cache, self.config.max_proposal_size
+        )
+        self._now = 0
+        self._candidates: dict[bytes, BlockCandidate] = {}
+        self._candidate_sent: Round | None = None  # round we gave YAC a candidate for
+        self._round_begun: Round | None = None  # round we asked a proposal for
+        self._sync_target = 0  # highest height we know is committed somewhere
+        self._sync_peers: tuple[str, ...] = ()
+        self._sync_attempt = 0
+        self._sync_busy = False
+
+    # --- entry points -----------------------------------------------------------------
+
+    def start(self, now_ms: int) -> list[PipelineAction[B, P, K]]:
+        self._now = now_ms
+        return self._run_yac_actions(self.yac.start())
+
+    def submit(self, batch: B) -> AddResult:
+        """A batch from Torii (already statelessly valid). ``BUSY`` -> RESOURCE_EXHAUSTED."""
+        return self.cache.add(batch)
+
+    def step(self, event: MessageReceived[B, P, K] | TimerExpired) -> list[PipelineAction[B, P, K]]:
+        self._now = event.now_ms
+        if isinstance(event, TimerExpired):
+            return self._on_timer(event)
+        msg = event.message
+        sender = event.sender
+        if isinstance(msg, VotesMsg):
+            return self._yac(VotesReceived(msg.votes, sender, event.now_ms))
+        if isinstance(msg, ProposalRequestMsg):
+            return self._on_proposal_request(sender, msg.round)
+        if isinstance(msg, ProposalResponseMsg):
+            return self._on_proposal(sender, msg.round, msg.proposal)
+        if isinstance(msg, BatchesMsg):
+            for batch in msg.batches:
+                self.cache.add(batch)
+            return []
+        if isinstance(msg, BlockRequestMsg):
+            return self._on_block_request(sender, msg)
+        return self._on_blocks(msg)
+
+    # --- proposals --------------------------------------------------------------------
+
+    def orderer(self, round_: Round) -> str:
+        return ordering_peer(round_, self.validators, self.ledger.top_hash)
+
+    def serve_proposal(self, round_: Round) -> P | None:
+        """The proposal this node, as ordering peer, serves for ``round_`` (a seam the
+        simulator's byzantine nodes override)."""
+        height = round_.block_round
+        now = self._now
+        return self.ordering.proposal_for(
+            round_, lambda batches: self.ledger.make_proposal(height, now, batches)
+        )
+
+    def _on_proposal_request(self, sender: str, round_: Round) -> list[PipelineAction[B, P, K]]:
+        if round_.block_round != self.ledger.height + 1 or self.orderer(round_) != self.me:
+            return []  # not ours to order (or we are behind): the requester times out
+        return [Send(sender, ProposalResponseMsg(round_, self.serve_proposal(round_)))]
+
+    def _begin_round(self, round_: Round) -> list[PipelineAction[B, P, K]]:
+        if round_.block_round != self.ledger.height + 1 or self._round_begun == round_:
+            return []  # block h-1 is still being fetched: resumed after the sync
+        self._round_begun = round_
+        orderer = self.orderer(round_)
+        if orderer == self.me:
+            return self._on_proposal(self.me, round_, self.serve_proposal(round_))
+        return [
+            Send(orderer, ProposalRequestMsg(round_)),
+            SetTimer("proposal", round_, 0, self.config.proposal_timeout_ms),
+        ]
+
+    def _on_proposal(
+        self, sender: str, round_: Round, proposal: P | None
+    ) -> list[PipelineAction[B, P, K]]:
+        if (
+            round_ != self.yac.round
+            or self._candidate_sent == round_
+            or round_.block_round != self.ledger.height + 1
+            or sender != self.orderer(round_)
+        ):
+            return []
+        candidate = self.ledger.execute(proposal) if proposal is not None else None
+        self._candidate_sent = round_
+        if candidate is None or candidate.height != round_.block_round:
+            return self._yac(CandidateReady(round_, b"", b""))
+        self._candidates[candidate.block_hash] = candidate
+        return self._yac(
+            CandidateReady(
+                round_, candidate.proposal_hash, candidate.block_hash, candidate.block_signature
+            )
+        )
+
+    # --- timers -----------------------------------------------------------------------
+
+    def _on_timer(self, ev: TimerExpired) -> list[PipelineAction[B, P, K]]:
+        if ev.kind == "vote":
+            return self._yac(TimerFired(ev.round, ev.attempt))
+        if ev.kind == "proposal":
+            if (
+                ev.round == self.yac.round
+                and self._candidate_sent != ev.round
+                and ev.round.block_round == self.ledger.height + 1
+            ):
+                self._candidate_sent = ev.round
+                return self._yac(CandidateReady(ev.round, b"", b""))
+            return []
+        # sync retry
+        if ev.attempt != self._sync_attempt or self.ledger.height >= self._sync_target:
+            return []
+        return self._request_blocks(next_peer=True)
+
+    # --- YAC glue ---------------------------------------------------------------------
+
+    def _yac(self, event: YacEvent) -> list[PipelineAction[B, P, K]]:
+        return self._run_yac_actions(self.yac.step(event))
+
+    def _run_yac_actions(self, actions: list[YacAction]) -> list[PipelineAction[B, P, K]]:
+        out: list[PipelineAction[B, P, K]] = []
+        for a in actions:
+            if isinstance(a, SendVotes):
+                out.append(Send(a.to, VotesMsg(a.votes)))
+            elif isinstance(a, BroadcastVotes):
+                out.append(Broadcast(VotesMsg(a.votes)))
+            elif isinstance(a, StartTimer):
+                out.append(SetTimer("vote", a.round, a.attempt, a.delay_ms))
+            elif isinstance(a, PersistVote | ReportEquivocation):
+                out.append(a)
+            elif isinstance(a, CommitBlock):
+                out.extend(self._on_commit(a))
+            elif isinstance(a, BeginRound):
+                out.extend(self._begin_round(a.round))
+            elif isinstance(a, RequestSync):
+                out.extend(self._want_sync(a.height, a.from_peers))
+        return out
+
+    def _on_commit(self, a: CommitBlock) -> list[PipelineAction[B, P, K]]:
+        height = a.round.block_round
+        if height != self.ledger.height + 1:
+            return self._want_sync(height, tuple(v.public_key for v in a.certificate))
+        done = None
+        if a.block_hash in self._candidates:
+            done = self.ledger.commit(a.block_hash, a.certificate)
+        if done is None:
+            # A block we did not execute (Iroha's VoteOther): fetch it from its voters.
+            return self._want_sync(height, tuple(v.public_key for v in a.certificate))
+        self._candidates.clear()
+        return self._committed(done, a.certificate)
+
+    def _committed(
+        self, done: BlockCandidate, certificate: tuple[Vote, ...]
+    ) -> list[PipelineAction[B, P, K]]:
+        self.cache.finalize(done.tx_hashes + done.rejected)
+        return [Committed(done.height, done.block_hash, done.tx_hashes, done.rejected, certificate)]
+
+    # --- block sync -------------------------------------------------------------------
+
+    def _want_sync(self, height: int, peers: tuple[str, ...]) -> list[PipelineAction[B, P, K]]:
+        peers = tuple(p for p in peers if p != self.me and p in self.validators)
+        self._sync_target = max(self._sync_target, height)
+        if peers:
+            self._sync_peers = peers
+        if self._sync_busy or not self._sync_peers or self.ledger.height >= self._sync_target:
+            return []
+        return self._request_blocks(next_peer=False)
+
+    def _request_blocks(self, next_peer: bool) -> list[PipelineAction[B, P, K]]:
+        if not self._sync_peers:
+            self._sync_peers = tuple(p for p in self.validators if p != self.me)
+        self._sync_attempt += 1
+        self._sync_busy = True
+        peer = self._sync_peers[self._sync_attempt % len(self._sync_peers)]
+        return [
+            Send(peer, BlockRequestMsg(self.ledger.height + 1, self.config.sync_batch_blocks)),
+            SetTimer("sync", self.yac.round, self._sync_attempt, self.config.sync_retry_ms),
+        ]
+
+    def _on_block_request(self, sender: str, msg: BlockRequestMsg) -> list[PipelineAction[B, P, K]]:
+        top = self.ledger.height
+        if msg.from_height < 1 or msg.from_height > top:
+            return [Send(sender, BlockResponseMsg((), top))]
+        last = min(top, msg.from_height + min(msg.max_blocks, self.config.sync_batch_blocks) - 1)
+        blocks = []
+        for h in range(msg.from_height, last + 1):
+            item = self.ledger.committed_block(h)
+            if item is None:
+                break
+            blocks.append(item)
+        return [Send(sender, BlockResponseMsg(tuple(blocks), top))]
+
+    def _on_blocks(self, msg: BlockResponseMsg[K]) -> list[PipelineAction[B, P, K]]:
+        out: list[PipelineAction[B, P, K]] = []
+        q = quorum(len(self.validators), self.yac.config.quorum_rule)
+        applied = False
+        for block, cert in msg.blocks:
+            height, bhash = self.ledger.block_info(block)
+            if height != self.ledger.height + 1:
+                continue
+            if not verify_certificate(cert, self.validators, self._verify, q, height, bhash):
+                break
+            done = self.ledger.apply_block(block, cert)
+            if done is None:
+                break
+            applied = True
+            self._candidates.clear()
+            out.extend(self._committed(done, cert))
+        self._sync_target = max(self._sync_target, msg.top_height)
+        self._sync_busy = False
+        if applied:
+            out.extend(self._run_yac_actions(self.yac.step(ChainAdvanced(self.ledger.height))))
+            out.extend(self._begin_round(self.yac.round))
+        if self.ledger.height < self._sync_target:
+            out.extend(self._request_blocks(next_peer=True))
+        return out
