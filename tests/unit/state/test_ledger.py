@@ -342,3 +342,38 @@ def test_genesis_is_deterministic() -> None:
         == genesis_from_spec(spec()).SerializeToString()
     )
     assert OPS.public_key != ADMIN.public_key
+
+
+@pytest.mark.parametrize("mode", ["process", "power", "torn"])
+def test_memory_store_crash_keeps_committed_blocks(mode: str) -> None:
+    import random
+
+    from node.storage import CrashMode, MemoryStore
+
+    store = MemoryStore()
+    ledger = new_ledger(store)
+    for i in range(3):
+        commit(ledger, [make_tx(AL, [detail(AL, "i", str(i))], [ALICE], created_time=T0 + i)])
+    digest = ledger.state_hash()
+    # an uncommitted execution leaves nothing behind, whatever the crash
+    ledger.execute([make_tx(AL, [detail(AL, "i", "x")], [ALICE])], 5, T0)
+    after = Ledger.open(store.crash(CrashMode(mode), random.Random(3)))
+    assert (after.height, after.state_hash()) == (4, digest)
+
+
+def test_open_replays_block_ahead_of_state(tmp_path: Path) -> None:
+    from node.storage import MemoryStore
+
+    ahead = new_ledger(MemoryStore())
+    behind_store = LevelDBStore(str(tmp_path / "db"))
+    behind = new_ledger(behind_store)
+    commit(ahead, [make_tx(AL, [transfer(AL, BO, "3")], [ALICE])])
+    block, cert = ahead.get_block(2) or (block_pb2.Block(), b"")
+    b = WriteBatch()  # a block store one block ahead of the world state
+    b.put(K.height_key(K.BLOCK, 2), block.SerializeToString())
+    b.put(K.height_key(K.CERT, 2), cert)
+    behind_store.write(b, sync=True)
+    reopened = Ledger.open(behind_store)
+    assert (reopened.height, reopened.state_hash()) == (2, ahead.state_hash())
+    behind_store.close()
+    assert behind.height == 1
