@@ -18,6 +18,7 @@ from node.state.ledger import (
     LedgerError,
     StaleResult,
 )
+from node.state.queries import PendingSource
 from node.state.records import TxRecord
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Ledger",
     "LedgerCorrupted",
     "LedgerError",
+    "PendingSource",
     "StaleResult",
     "TxError",
     "TxRecord",
