@@ -14,7 +14,8 @@ node.ordering, node.net or node.sync.
 
 from node.api.torii.block_bus import BlockBus, BlockSubscription
 from node.api.torii.commands import BUSY, CommandService, SubmitBatch, record_response
-from node.api.torii.mst import MstOutcome, MstPool, MstState, PendingPageError
+from node.api.torii.ledger import LedgerAccess
+from node.api.torii.mst import MstOutcome, MstPool, MstState
 from node.api.torii.queries import QueryExecutor, QueryService, ReplayCache
 from node.api.torii.service import (
     COMMAND_SERVICE,
@@ -43,10 +44,10 @@ __all__ = [
     "BlockBus",
     "BlockSubscription",
     "CommandService",
+    "LedgerAccess",
     "MstOutcome",
     "MstPool",
     "MstState",
-    "PendingPageError",
     "QueryExecutor",
     "QueryService",
     "ReplayCache",

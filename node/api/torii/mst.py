@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from node.config import MAX_QUORUM
 from node.model import Batch, Tx, group_batches
-from node.proto.iroha import endpoint_pb2, qry_responses_pb2, queries_pb2, transaction_pb2
+from node.proto.iroha import endpoint_pb2, transaction_pb2
 from node.storage.kv import KVStore, WriteBatch
 
 PREFIX = b"mst/"
@@ -50,10 +50,6 @@ class _Entry:
     @property
     def oldest(self) -> int:
         return min(t.created_time for t in self.batch.txs)
-
-
-class PendingPageError(ValueError):
-    """``first_tx_hash`` names no pending batch of the account (Iroha's code 4)."""
 
 
 def batch_key(batch: Batch) -> bytes:
@@ -186,41 +182,3 @@ class MstPool:
         """Remove and return batches whose oldest tx is ``expiration_ms`` old or older."""
         old = [k for k, e in self._entries.items() if e.oldest + expiration_ms <= now_ms]
         return self._remove_keys(old)
-
-    # --- GetPendingTransactions -----------------------------------------------------------
-
-    def page(
-        self, account_id: str, meta: queries_pb2.TxPaginationMeta | None
-    ) -> qry_responses_pb2.QueryResponse:
-        """Iroha's answer body: whole batches only, ``next_batch_info`` for the next one.
-
-        Without ``meta`` (the deprecated form) every pending tx in a TransactionsResponse.
-        Raises PendingPageError when ``first_tx_hash`` starts no pending batch.
-        """
-        batches = self.batches_for(account_id)
-        out = qry_responses_pb2.QueryResponse()
-        if meta is None:
-            txs = out.transactions_response.transactions
-            for b in batches:
-                txs.extend(t.pb for t in b.txs)
-            return out
-        page = out.pending_transactions_page_response
-        page.all_transactions_size = sum(len(b) for b in batches)
-        start = 0
-        if meta.HasField("first_tx_hash"):
-            first = meta.first_tx_hash.lower()
-            for i, b in enumerate(batches):
-                if b.txs[0].hash_hex == first:
-                    start = i
-                    break
-            else:
-                raise PendingPageError(first)
-        room = meta.page_size
-        for b in batches[start:]:
-            if len(b) > room:
-                page.next_batch_info.first_tx_hash = b.txs[0].hash_hex
-                page.next_batch_info.batch_size = len(b)
-                break
-            page.transactions.extend(t.pb for t in b.txs)
-            room -= len(b)
-        return out

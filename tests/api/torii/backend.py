@@ -20,7 +20,14 @@ from node.state import Ledger
 
 
 class SingleValidatorTestBackend:
-    def __init__(self, ledger: Ledger, key: KeyPair, queue: int = 10_000, max_txs: int = 2000):
+    def __init__(
+        self,
+        ledger: Ledger,
+        key: KeyPair,
+        queue: int = 10_000,
+        max_txs: int = 2000,
+        block_delay: float = 0.0,
+    ) -> None:
         self.ledger = ledger
         self.key = key
         self.max_txs = max_txs
@@ -29,6 +36,7 @@ class SingleValidatorTestBackend:
         self.submitted = 0
         self.blocks = 0
         self.paused = False
+        self.block_delay = block_delay  # a round's latency, so clients see every status
 
     def submit_batch(self, batch: Batch) -> bool:
         try:
@@ -41,6 +49,7 @@ class SingleValidatorTestBackend:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         async for first in self._recv:
+            await trio.sleep(self.block_delay)
             while self.paused:
                 await trio.sleep(0.01)
             txs: list[Tx] = list(first.txs)

@@ -259,12 +259,14 @@ class Harness:
         self.metrics = NodeMetrics()
         self.store: LevelDBStore | None = None
 
-    async def start(self, nursery: trio.Nursery, queue: int) -> None:
+    async def start(self, nursery: trio.Nursery, queue: int, block_delay: float) -> None:
         db = self.path / "db"
         fresh = not db.exists()
         self.store = LevelDBStore(str(db))
         self.ledger = Ledger.create(self.store, genesis()) if fresh else Ledger.open(self.store)
-        self.backend = SingleValidatorTestBackend(self.ledger, VALIDATOR, queue=queue)
+        self.backend = SingleValidatorTestBackend(
+            self.ledger, VALIDATOR, queue=queue, block_delay=block_delay
+        )
         self.torii = ToriiService(
             ledger=self.ledger,
             store=self.store,
@@ -288,11 +290,12 @@ async def running(
     limits: Limits | None = None,
     settings: ToriiSettings | None = None,
     queue: int = 10_000,
+    block_delay: float = 0.0,
 ) -> AsyncIterator[Harness]:
     h = Harness(path, limits or Limits(), settings or ToriiSettings(stale_stream_timeout_s=5.0))
     try:
         async with trio.open_nursery() as nursery:
-            await h.start(nursery, queue)
+            await h.start(nursery, queue, block_delay)
             try:
                 yield h
             finally:
