@@ -120,7 +120,8 @@ r = q("GetAccount", account_id="carol@sdk")
 out["GetAccount"] = [r.account_response.account.account_id, r.account_response.account.quorum,
                      list(r.account_response.account_roles)]
 r = q("GetAccountAssets", account_id="carol@sdk")
-out["GetAccountAssets"] = [[a.asset_id, a.balance] for a in r.account_assets_response.account_assets]
+assets = r.account_assets_response.account_assets
+out["GetAccountAssets"] = [[a.asset_id, a.balance] for a in assets]
 r = q("GetSignatories", account_id="joint@sdk")
 out["GetSignatories"] = sorted(r.signatories_response.keys)
 r = q("GetAccountTransactions", account_id="carol@sdk", page_size=2)
