@@ -273,6 +273,8 @@ class _Connection:
         )
         conn.initiate_connection()
         conn.increment_flow_control_window(_CONN_WINDOW - 65535)
+        if self.server._shutdown_requested.is_set():
+            self.start_drain()  # accepted (or TLS-handshaking) just as the shutdown began
         try:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
