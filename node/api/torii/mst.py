@@ -42,7 +42,7 @@ class MstOutcome:
     added_signatures: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Entry:
     seq: int
     batch: Batch
@@ -111,12 +111,13 @@ class MstPool:
         return [e.batch for e in self._entries.values()]
 
     def batches_for(self, account_id: str) -> list[Batch]:
-        """Pending batches in which at least one transaction was created by ``account_id``."""
-        return [
-            e.batch
-            for e in self._entries.values()
-            if any(t.creator == account_id for t in e.batch.txs)
-        ]
+        """Pending batches in which at least one transaction was created by ``account_id``.
+
+        Safe from a query's worker thread: ``list(dict.values())`` is one step under the
+        GIL, and entries and batches are never mutated, only replaced.
+        """
+        entries = list(self._entries.values())
+        return [e.batch for e in entries if any(t.creator == account_id for t in e.batch.txs)]
 
     # --- changes (each one synced to the store) ----------------------------------------
 

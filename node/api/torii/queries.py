@@ -13,6 +13,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+import trio
+
 from node.api.grpc import GrpcError, ServiceContext, Status
 from node.api.torii.block_bus import BlockBus
 from node.api.torii.status_bus import TooManySubscribers
@@ -31,7 +33,10 @@ class QueryExecutor(Protocol):
     """What Find and FetchCommits need from the ledger (read on a snapshot)."""
 
     def query(self, query: queries_pb2.Query, /) -> QueryResponse:
-        """The typed answer, or an ErrorResponse (stateful problems, permissions)."""
+        """The typed answer, or an ErrorResponse (stateful problems, permissions).
+
+        Called on a worker thread: it must only read (a storage snapshot, immutable data).
+        """
         ...
 
     def can_fetch_commits(self, query: queries_pb2.BlocksQuery, /) -> bool:
@@ -54,6 +59,9 @@ class ReplayCache:
         if len(self._seen) > self.size:
             self._seen.popitem(last=False)
 
+    def discard(self, h: bytes) -> None:
+        self._seen.pop(h, None)
+
 
 class QueryService:
     def __init__(
@@ -65,6 +73,7 @@ class QueryService:
         replay_cache_size: int,
         health: Callable[[], qry_responses_pb2.HealthcheckData],
         now_ms: Callable[[], int],
+        query_threads: int = 4,
     ) -> None:
         self.executor = executor
         self._validator = validator
@@ -72,26 +81,39 @@ class QueryService:
         self.replays = ReplayCache(replay_cache_size)
         self.health = health
         self.now_ms = now_ms
+        # Queries run on worker threads (LevelDB snapshot reads, signature checks) so a
+        # large page never stalls the event loop; this bounds how many run at once.
+        self._limiter = trio.CapacityLimiter(query_threads)
 
-    def answer(self, q: queries_pb2.Query) -> QueryResponse:
+    def _checked(self, q: queries_pb2.Query, now_ms: int) -> tuple[bool, QueryResponse]:
+        """(stateless-valid?, response); runs on a worker thread (signatures, snapshot)."""
+        why = self._validator().query_reasons(q, now_ms)
+        if why:
+            resp = QueryResponse()
+            resp.error_response.reason = Reason.STATELESS_INVALID
+            resp.error_response.message = why
+            return False, resp
+        return True, self.executor.query(q)
+
+    async def answer(self, q: queries_pb2.Query) -> QueryResponse:
         h = sha3_256(q.payload.SerializeToString())
         if h in self.replays:
             resp = QueryResponse()
             resp.error_response.reason = Reason.STATELESS_INVALID
         else:
-            why = self._validator().query_reasons(q, self.now_ms())
-            if why:
-                resp = QueryResponse()
-                resp.error_response.reason = Reason.STATELESS_INVALID
-                resp.error_response.message = why
-            else:
-                self.replays.add(h)
-                resp = self.executor.query(q)
+            # Claimed before the work so that a concurrent copy is a replay too; released
+            # when the query is stateless-invalid (only answered queries are remembered).
+            self.replays.add(h)
+            ok, resp = await trio.to_thread.run_sync(
+                self._checked, q, self.now_ms(), limiter=self._limiter
+            )
+            if not ok:
+                self.replays.discard(h)
         resp.query_hash = h.hex()
         return resp
 
     async def find(self, request: queries_pb2.Query, ctx: ServiceContext) -> QueryResponse:
-        return self.answer(request)
+        return await self.answer(request)
 
     async def fetch_commits(
         self, request: queries_pb2.BlocksQuery, ctx: ServiceContext
