@@ -129,7 +129,10 @@ async def call_unary(port: int, tx_hash: str, timeout: float = 10, **kw: Any) ->
 
     def go() -> ToriiResponse:
         with channel(port) as ch:
-            return unary_call(ch)(TxStatusRequest(tx_hash=tx_hash), timeout=timeout, **kw)
+            reply: ToriiResponse = unary_call(ch)(
+                TxStatusRequest(tx_hash=tx_hash), timeout=timeout, **kw
+            )
+            return reply
 
     return await trio.to_thread.run_sync(go)
 
@@ -146,4 +149,6 @@ def count_tasks() -> int:
     def walk(task: trio.lowlevel.Task) -> int:
         return 1 + sum(walk(t) for n in task.child_nurseries for t in n.child_tasks)
 
-    return walk(trio.lowlevel.current_root_task())
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    return walk(root)

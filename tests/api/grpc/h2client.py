@@ -95,7 +95,7 @@ class RawClient:
         sid = getattr(ev, "stream_id", None)
         r = self.responses.get(sid) if sid else None
         if isinstance(ev, h2.events.ResponseReceived) and r is not None:
-            r.headers = dict(ev.headers)  # type: ignore[arg-type]
+            r.headers = dict(ev.headers)
         elif isinstance(ev, h2.events.DataReceived) and r is not None:
             r.data += ev.data or b""
             if self.auto_ack:
@@ -103,7 +103,7 @@ class RawClient:
             else:
                 self.unacked.append((ev.flow_controlled_length or 0, ev.stream_id))
         elif isinstance(ev, h2.events.TrailersReceived) and r is not None:
-            r.trailers = dict(ev.headers)  # type: ignore[arg-type]
+            r.trailers = dict(ev.headers)
         elif isinstance(ev, h2.events.StreamEnded) and r is not None:
             r.done.set()
         elif isinstance(ev, h2.events.StreamReset) and r is not None:
@@ -158,7 +158,9 @@ class RawClient:
 
 
 @asynccontextmanager
-async def raw_client(port: int, settings: dict[int, int] | None = None) -> AsyncIterator[RawClient]:
+async def raw_client(
+    port: int, settings: dict[h2.settings.SettingCodes, int] | None = None
+) -> AsyncIterator[RawClient]:
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     client = RawClient(stream)
     if settings:

@@ -113,7 +113,7 @@ async def test_client_cancels_stream_midway(server: GrpcServer, echo: Echo) -> N
     def go() -> str:
         with channel(server.port) as ch:
             call = stream_call(ch)(TxStatusRequest(tx_hash="forever"), timeout=30)
-            first = next(call)
+            first: ToriiResponse = next(call)
             call.cancel()
             return first.tx_hash
 
