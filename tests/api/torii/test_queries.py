@@ -8,6 +8,7 @@ from pathlib import Path
 import trio
 from google.protobuf import empty_pb2
 
+from node.proto.iroha import endpoint_pb2 as E
 from node.proto.iroha import qry_responses_pb2 as R
 from node.proto.iroha import queries_pb2 as Q
 from tests.api.torii.support import (
@@ -16,6 +17,7 @@ from tests.api.torii.support import (
     BOB,
     batch,
     blocks_query,
+    cmd,
     query,
     run,
     running,
@@ -156,3 +158,78 @@ async def test_healthcheck(tmp_path: Path) -> None:
         r = await run(h.client.healthcheck, empty_pb2.Empty())
         assert r.is_healthy and r.HasField("is_syncing")
         assert h.metrics.torii_requests.labels("Healthcheck", "OK")._value.get() == 1
+
+
+async def test_paged_queries_over_grpc(tmp_path: Path) -> None:
+    from node.proto.iroha import commands_pb2
+
+    async with running(tmp_path) as h:
+        setup = tx(
+            "admin@bakong",
+            [
+                cmd(
+                    add_asset_quantity=commands_pb2.AddAssetQuantity(
+                        asset_id="khr#bakong", amount="7"
+                    )
+                ),
+                transfer("admin@bakong", "alice@aclb", "7", "khr#bakong"),
+                *(
+                    cmd(
+                        set_account_detail=commands_pb2.SetAccountDetail(
+                            account_id="alice@aclb", key=f"k{i}", value=f"v{i}"
+                        )
+                    )
+                    for i in range(3)
+                ),
+            ],
+            [ADMIN],
+        )
+        await run(h.client.send, setup)
+        assert (await run(h.client.wait_final, setup.hash)).tx_status == E.COMMITTED
+
+        assets = Q.GetAccountAssets(account_id="alice@aclb")
+        assets.pagination_meta.page_size = 1
+        r = await run(h.client.find, query("admin@bakong", ADMIN, get_account_assets=assets))
+        page = r.account_assets_response
+        assert (len(page.account_assets), page.total_number) == (1, 2)
+        assets.pagination_meta.first_asset_id = page.next_asset_id
+        r = await run(h.client.find, query("admin@bakong", ADMIN, get_account_assets=assets))
+        assert r.account_assets_response.account_assets[0].asset_id == page.next_asset_id
+        assert not r.account_assets_response.HasField("next_asset_id")
+
+        detail = Q.GetAccountDetail(account_id="alice@aclb")
+        detail.pagination_meta.page_size = 2
+        r = await run(h.client.find, query("admin@bakong", ADMIN, get_account_detail=detail))
+        d = r.account_detail_response
+        assert d.total_number == 3 and d.next_record_id.key == "k2"
+        detail.pagination_meta.first_record_id.CopyFrom(d.next_record_id)
+        r = await run(h.client.find, query("admin@bakong", ADMIN, get_account_detail=detail))
+        assert '"k2"' in r.account_detail_response.detail
+
+        hist = Q.GetAccountAssetTransactions(account_id="alice@aclb", asset_id="khr#bakong")
+        hist.pagination_meta.page_size = 5
+        q = query("admin@bakong", ADMIN, get_account_asset_transactions=hist)
+        r = await run(h.client.find, q)
+        assert r.transactions_page_response.all_transactions_size == 1
+        assert r.transactions_page_response.transactions[0].payload == setup.pb.payload
+
+        # a customer reading someone else's account: stateful code 2 (no permission)
+        r = await run(
+            h.client.find,
+            query("alice@aclb", ALICE, get_account=Q.GetAccount(account_id="bob@wing")),
+        )
+        assert (r.error_response.reason, r.error_response.error_code) == (
+            Reason.STATEFUL_INVALID,
+            2,
+        )
+
+
+async def test_pending_query_after_restart(tmp_path: Path) -> None:
+    t = tx("alice@aclb", [transfer("alice@aclb", "bob@wing", "0.01")], [ALICE], quorum=2)
+    async with running(tmp_path) as h:
+        await run(h.client.send, t)
+    async with running(tmp_path) as h:
+        r = await run(h.client.find, pending_query("alice@aclb", ALICE, 5))
+        page = r.pending_transactions_page_response
+        assert [x.payload for x in page.transactions] == [t.pb.payload]
+        assert (await run(h.client.get_status, t.hash)).tx_status == E.MST_PENDING
