@@ -11,7 +11,18 @@ import trio
 from node.proto.iroha import endpoint_pb2 as E
 from node.proto.iroha import transaction_pb2
 from tests.api.grpc.h2client import grpc_frame, raw_client
-from tests.api.torii.support import ALICE, CMD, Harness, run, running, transfer, tx
+from tests.api.torii.support import (
+    ADMIN,
+    ALICE,
+    CMD,
+    QRY,
+    Harness,
+    blocks_query,
+    run,
+    running,
+    transfer,
+    tx,
+)
 
 
 def raw_call(h: Harness, path: str, body: bytes) -> grpc.RpcError | bytes:
@@ -116,6 +127,18 @@ async def test_abandoned_status_streams_return_to_baseline(tmp_path: Path) -> No
             call.cancel()
         with trio.fail_after(10):
             while bus.subscribers or h.server.live_streams:
+                await trio.sleep(0.01)
+        # block streams dropped with their connection
+        bq = grpc_frame(blocks_query("admin@bakong", ADMIN).SerializeToString())
+        async with raw_client(h.port) as c:
+            for _ in range(20):
+                c.start_request((QRY + "FetchCommits").encode(), bq)
+            await c.flush()
+            with trio.fail_after(10):
+                while h.torii.block_bus.subscribers < 20:
+                    await trio.sleep(0.01)
+        with trio.fail_after(10):
+            while h.torii.block_bus.subscribers or h.server.live_streams:
                 await trio.sleep(0.01)
         await trio.sleep(0.1)
         assert task_count() <= base_tasks
