@@ -19,7 +19,6 @@ from node.api.grpc import GrpcError, ServiceContext, Status
 from node.api.torii.mst import MstPool, MstState
 from node.api.torii.status_bus import (
     FINAL,
-    PRIORITY,
     StatusBus,
     TooManySubscribers,
     ToriiResponse,
@@ -35,6 +34,10 @@ from node.validation import StatelessValidator
 S = endpoint_pb2
 _EMPTY = empty_pb2.Empty()
 BUSY = "busy, retry later"
+# Statuses of a transaction that already left Torii for ordering (not final yet).
+_IN_FLIGHT = frozenset(
+    {S.ENOUGH_SIGNATURES_COLLECTED, S.STATEFUL_VALIDATION_SUCCESS, S.STATEFUL_VALIDATION_FAILED}
+)
 # Lists with more transactions than this are validated on a worker thread (signature
 # checks release the GIL), so that one large ListTorii does not stall the event loop.
 _INLINE_VALIDATION_TXS = 8
@@ -156,10 +159,9 @@ class CommandService:
         in_pool = any(t.hash in self.mst for t in batch.txs)
         signed = batch.fully_signed()
         if not signed and not in_pool:
-            collected = PRIORITY[S.ENOUGH_SIGNATURES_COLLECTED]
             for t in batch.txs:
                 cached = bus.cached(t.hash)
-                if cached is not None and PRIORITY.get(cached.tx_status, 0) >= collected:
+                if cached is not None and cached.tx_status in _IN_FLIGHT:
                     return  # a late co-signer: this batch already went to ordering
         for t in batch.txs:
             bus.publish(t.hash, response(t.hash, S.STATELESS_VALIDATION_SUCCESS))

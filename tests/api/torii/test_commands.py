@@ -280,3 +280,27 @@ async def test_ordering_full_answers_resource_exhausted(tmp_path: Path) -> None:
         await run(h.client.send, t3)  # the client's retry goes through
         assert (await run(h.client.wait_final, t3.hash)).tx_status == E.COMMITTED
         assert h.metrics.torii_requests.labels("Torii", "RESOURCE_EXHAUSTED")._value.get() == 1
+
+
+async def test_late_cosigner_does_not_reopen_a_collected_batch(tmp_path: Path) -> None:
+    k2 = key(80)
+    async with running(tmp_path) as h:
+        h.backend.paused = True
+        unsigned = tx("alice@aclb", [transfer("alice@aclb", "bob@wing", "1")], [], quorum=2)
+        first, second = sign(unsigned, [ALICE]), sign(unsigned, [k2])
+        await run(h.client.send, first)
+        await run(h.client.send, second)  # complete: to ordering, out of the pool
+        assert (await run(h.client.get_status, first.hash)).tx_status == (
+            E.ENOUGH_SIGNATURES_COLLECTED
+        )
+        await run(h.client.send, first)  # late copy while in flight: not pending again
+        assert len(h.torii.mst) == 0
+        h.backend.paused = False
+        r = await run(h.client.wait_final, first.hash)
+        # k2 is not alice's signatory: stateful "signatures validation", code 1
+        assert (r.tx_status, r.err_or_cmd_name, r.error_code) == (
+            E.REJECTED,
+            "signatures validation",
+            1,
+        )
+        assert h.backend.submitted == 1
