@@ -20,11 +20,15 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
+
 from node.config import MAX_QUORUM
+from node.log import get_logger
 from node.model import Batch, Tx, group_batches
 from node.proto.iroha import endpoint_pb2, transaction_pb2
 from node.storage.kv import KVStore, WriteBatch
 
+_log = get_logger("torii.mst")
 PREFIX = b"mst/"
 _SEQ = struct.Struct(">Q")
 
@@ -85,11 +89,15 @@ class MstPool:
     def _load(self, store: KVStore) -> None:
         loaded: list[tuple[int, bytes, Batch]] = []
         for key, value in store.iterate(PREFIX):
-            seq = _SEQ.unpack_from(value)[0]
-            txs = [Tx(pb) for pb in endpoint_pb2.TxList.FromString(value[_SEQ.size :]).transactions]
-            batches = group_batches(txs)
+            try:
+                seq = _SEQ.unpack_from(value)[0]
+                txl = endpoint_pb2.TxList.FromString(value[_SEQ.size :])
+            except (struct.error, DecodeError):
+                txl = endpoint_pb2.TxList()
+            batches = group_batches([Tx(pb) for pb in txl.transactions])
             if len(batches) != 1 or batch_key(batches[0]) != key[len(PREFIX) :]:
-                continue  # not ours to interpret; never guess
+                _log.warning("mst_entry_skipped", key=key[:40].hex())  # never guess
+                continue
             loaded.append((seq, key[len(PREFIX) :], batches[0]))
         for seq, key, batch in sorted(loaded, key=lambda e: e[0]):
             self._index(key, _Entry(seq, batch))

@@ -10,7 +10,7 @@ from node.api.torii import MstPool, MstState, StatusBus, response
 from node.api.torii.mst import PREFIX
 from node.model import Batch, group_batches
 from node.proto.iroha import endpoint_pb2 as E
-from node.storage import LevelDBStore
+from node.storage import LevelDBStore, WriteBatch
 from tests.api.torii.support import ALICE, BOB, batch, key, sign, transfer, tx
 
 H = bytes(range(32))
@@ -130,6 +130,12 @@ def test_mst_merge_persist_reload(tmp_path: Path) -> None:
     )
     assert pool.remove(out.batch)
     assert list(store.iterate(PREFIX)) == []
+    # entries that do not decode to one batch under its own key are skipped, not guessed
+    wb = WriteBatch()
+    wb.put(PREFIX + b"x", b"\x01")
+    wb.put(PREFIX + b"y" * 32, b"\x00" * 8 + b"\xff\xff")
+    store.write(wb, sync=True)
+    assert len(MstPool(store, max_batches=10)) == 0
     store.close()
 
 
