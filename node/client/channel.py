@@ -244,6 +244,7 @@ class Channel:
         self._write_wanted = trio.Event()
         self._write_wanted.set()  # the preface is queued
         self._closed: GrpcError | None = None  # set once no new call may start
+        self._settings_received = trio.Event()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -273,6 +274,7 @@ class Channel:
                 nursery.start_soon(channel._reader)
                 nursery.start_soon(channel._writer)
                 try:
+                    await channel._await_settings(connect_timeout)
                     yield channel
                 finally:
                     channel._shutdown("channel closed")
@@ -290,6 +292,19 @@ class Channel:
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
 
+    async def _await_settings(self, timeout: float) -> None:
+        # Calls wait for the server's SETTINGS: before it we would not know its stream
+        # limit, and a burst of calls would exceed it (the server answers with GOAWAY).
+        with trio.move_on_after(timeout):
+            await self._settings_received.wait()
+        if self._closed is not None:
+            reason = self._closed.message
+        elif not self._settings_received.is_set():
+            reason = f"no HTTP/2 SETTINGS from the server within {timeout} s"
+        else:
+            return
+        raise GrpcConnectionError(self.host, self.port, reason)
+
     def _shutdown(self, reason: str) -> None:
         """No new calls; outstanding calls fail with UNAVAILABLE; send GOAWAY."""
         if self._closed is None:
@@ -300,6 +315,7 @@ class Channel:
         self._fail_calls(self._closed)
 
     def _fail_calls(self, error: GrpcError, above: int = 0) -> None:
+        self._settings_received.set()  # wake a connect waiting for SETTINGS
         for sid, call in list(self._calls.items()):
             if sid > above and not call.ended:
                 call.error = error
@@ -400,6 +416,7 @@ class Channel:
                         if call is not None and call in self._send_blocked:
                             call.wake()
                 elif isinstance(ev, h2.events.RemoteSettingsChanged):
+                    self._settings_received.set()
                     # A new initial window or stream limit may unblock senders.
                     self._wake_senders()
                     self._slot_freed.set()

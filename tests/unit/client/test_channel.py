@@ -9,6 +9,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import aclosing
+from functools import partial
 
 import grpc
 import pytest
@@ -267,3 +268,22 @@ async def test_tls_with_self_signed_certificate() -> None:
                 pass
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("reply", [b"HTTP/1.1 400 Bad Request\r\n\r\n", b""])
+async def test_server_that_does_not_speak_http2(reply: bytes, nursery: trio.Nursery) -> None:
+    async def handler(stream: trio.SocketStream) -> None:
+        await stream.receive_some(1024)
+        if reply:
+            await stream.send_all(reply)
+            await stream.aclose()
+        else:
+            await trio.sleep_forever()
+
+    listeners = await nursery.start(partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
+    port = listeners[0].socket.getsockname()[1]
+    with pytest.raises(GrpcConnectionError, match=rf"127\.0\.0\.1:{port}") as info:
+        async with Channel.connect(f"127.0.0.1:{port}", connect_timeout=0.5):
+            pass
+    assert ("SETTINGS" in info.value.reason) == (not reply)
+    nursery.cancel_scope.cancel()
