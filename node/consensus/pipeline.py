@@ -33,6 +33,7 @@ from node.consensus.yac import (
     ReportEquivocation,
     RequestSync,
     SendVotes,
+    SignState,
     StartTimer,
     TimerFired,
     VotesReceived,
@@ -179,6 +180,15 @@ class SetTimer:
 
 
 @dataclass(frozen=True, slots=True)
+class PersistLockedProposal(Generic[P]):
+    """Store the proposal of the block we are about to vote for (with the sign state):
+    after a restart we must still be able to produce the block we are locked on."""
+
+    height: int
+    proposal: P
+
+
+@dataclass(frozen=True, slots=True)
 class Committed:
     """A block is durable: statuses may now say COMMITTED / REJECTED."""
 
@@ -190,7 +200,13 @@ class Committed:
 
 
 PipelineAction = (
-    Send[B, P, K] | Broadcast[B, P, K] | SetTimer | PersistVote | Committed | ReportEquivocation
+    Send[B, P, K]
+    | Broadcast[B, P, K]
+    | SetTimer
+    | PersistLockedProposal[P]
+    | PersistVote
+    | Committed
+    | ReportEquivocation
 )
 
 
@@ -213,15 +229,19 @@ def verify_certificate(
     height: int,
     block_hash: bytes,
 ) -> bool:
-    """``q`` valid votes of distinct current validators for ``block_hash`` at ``height``."""
+    """``q`` valid commit votes of distinct current validators for ``block_hash`` at
+    ``height``, all of one round (a commit certificate)."""
     members = set(validators)
     signers: set[str] = set()
+    rounds = {v.round for v in certificate if v.phase == 2 and v.block_hash == block_hash}
+    if len(rounds) != 1:
+        return False
     for v in certificate:
-        if v.round.block_round != height or v.block_hash != block_hash:
+        if v.phase != 2 or v.round.block_round != height or v.block_hash != block_hash:
             continue
         if v.public_key not in members or v.public_key in signers:
             continue
-        body = vote_body(v.round, v.proposal_hash, v.block_hash, v.block_signature)
+        body = vote_body(v.round, v.proposal_hash, v.block_hash, v.block_signature, v.phase)
         if verifier(v.public_key, body, v.signature):
             signers.add(v.public_key)
     return len(signers) >= q
@@ -238,14 +258,15 @@ class Pipeline(Generic[B, P, K]):
         ledger: Ledger[B, P, K],
         config: PipelineConfig | None = None,
         yac_config: YacConfig | None = None,
-        last_vote: tuple[Round, bytes, bytes] | None = None,
+        sign_state: SignState | None = None,
+        locked_proposal: P | None = None,
     ) -> None:
         self.config = config or PipelineConfig()
         self.me = signer.public_key
         self.validators = tuple(validators)
         self.ledger = ledger
         self._verify = verifier
-        self.yac = YacMachine(signer, verifier, validators, ledger.height, yac_config, last_vote)
+        self.yac = YacMachine(signer, verifier, validators, ledger.height, yac_config, sign_state)
         self.cache: PendingBatches[B] = PendingBatches(self.config.max_pending_txs)
         self.ordering: OrderingService[B, P] = OrderingService(
             self.cache, self.config.max_proposal_size
@@ -258,6 +279,15 @@ class Pipeline(Generic[B, P, K]):
         self._sync_peers: tuple[str, ...] = ()
         self._sync_attempt = 0
         self._sync_busy = False
+        self._executed: dict[bytes, P] = {}  # block hash -> proposal, current height
+        self._persisted_proposal: bytes = b""  # block hash whose proposal is stored
+        if locked_proposal is not None and self.yac.locked_value is not None:
+            # Restart while locked: rebuild the candidate we are bound to vote for.
+            candidate = ledger.execute(locked_proposal)
+            if candidate is not None and candidate.block_hash == self.yac.locked_value[1]:
+                self._candidates[candidate.block_hash] = candidate
+                self._executed[candidate.block_hash] = locked_proposal
+                self._persisted_proposal = candidate.block_hash
 
     # --- entry points -----------------------------------------------------------------
 
@@ -335,6 +365,8 @@ class Pipeline(Generic[B, P, K]):
         if candidate is None or candidate.height != round_.block_round:
             return self._yac(CandidateReady(round_, b"", b""))
         self._candidates[candidate.block_hash] = candidate
+        if proposal is not None:
+            self._executed[candidate.block_hash] = proposal
         return self._yac(
             CandidateReady(
                 round_, candidate.proposal_hash, candidate.block_hash, candidate.block_signature
@@ -355,8 +387,11 @@ class Pipeline(Generic[B, P, K]):
                 self._candidate_sent = ev.round
                 return self._yac(CandidateReady(ev.round, b"", b""))
             return []
-        # sync retry
-        if ev.attempt != self._sync_attempt or self.ledger.height >= self._sync_target:
+        # sync retry: the one pending request timed out (or was answered)
+        if ev.attempt != self._sync_attempt:
+            return []
+        self._sync_busy = False
+        if self.ledger.height >= self._sync_target:
             return []
         return self._request_blocks(next_peer=True)
 
@@ -374,7 +409,13 @@ class Pipeline(Generic[B, P, K]):
                 out.append(Broadcast(VotesMsg(a.votes)))
             elif isinstance(a, StartTimer):
                 out.append(SetTimer("vote", a.round, a.attempt, a.delay_ms))
-            elif isinstance(a, PersistVote | ReportEquivocation):
+            elif isinstance(a, PersistVote):
+                proposal = self._executed.get(a.block_hash) if a.block_hash else None
+                if proposal is not None and self._persisted_proposal != a.block_hash:
+                    self._persisted_proposal = a.block_hash
+                    out.append(PersistLockedProposal(a.round.block_round, proposal))
+                out.append(a)
+            elif isinstance(a, ReportEquivocation):
                 out.append(a)
             elif isinstance(a, CommitBlock):
                 out.extend(self._on_commit(a))
@@ -394,22 +435,26 @@ class Pipeline(Generic[B, P, K]):
         if done is None:
             # A block we did not execute (Iroha's VoteOther): fetch it from its voters.
             return self._want_sync(height, tuple(v.public_key for v in a.certificate))
-        self._candidates.clear()
         return self._committed(done, a.certificate)
 
     def _committed(
         self, done: BlockCandidate, certificate: tuple[Vote, ...]
     ) -> list[PipelineAction[B, P, K]]:
+        self._candidates.clear()
+        self._executed.clear()
         self.cache.finalize(done.tx_hashes + done.rejected)
         return [Committed(done.height, done.block_hash, done.tx_hashes, done.rejected, certificate)]
 
     # --- block sync -------------------------------------------------------------------
 
     def _want_sync(self, height: int, peers: tuple[str, ...]) -> list[PipelineAction[B, P, K]]:
-        peers = tuple(p for p in peers if p != self.me and p in self.validators)
+        # The named peers first (they voted for what we miss), then every other
+        # validator: a byzantine peer that claims a height must not be our only source.
+        named = [p for p in peers if p != self.me and p in self.validators]
+        rest = [p for p in self.validators if p != self.me and p not in named]
         self._sync_target = max(self._sync_target, height)
-        if peers:
-            self._sync_peers = peers
+        if named:
+            self._sync_peers = (*named, *rest)
         if self._sync_busy or not self._sync_peers or self.ledger.height >= self._sync_target:
             return []
         return self._request_blocks(next_peer=False)
@@ -452,13 +497,13 @@ class Pipeline(Generic[B, P, K]):
             if done is None:
                 break
             applied = True
-            self._candidates.clear()
             out.extend(self._committed(done, cert))
         self._sync_target = max(self._sync_target, msg.top_height)
         self._sync_busy = False
         if applied:
             out.extend(self._run_yac_actions(self.yac.step(ChainAdvanced(self.ledger.height))))
             out.extend(self._begin_round(self.yac.round))
-        if self.ledger.height < self._sync_target:
+        if applied and self.ledger.height < self._sync_target:
             out.extend(self._request_blocks(next_peer=True))
+        # otherwise the pending "sync" timer asks the next peer (no request storms)
         return out

@@ -32,6 +32,7 @@ class Vote:
     public_key: str
     signature: bytes
     block_signature: bytes = b""
+    phase: int = 1  # 1 = vote (Tendermint's prevote), 2 = commit vote (precommit)
 
     @property
     def value(self) -> tuple[bytes, bytes]:
@@ -44,13 +45,18 @@ class Vote:
 
 
 def vote_body(
-    round_: Round, proposal_hash: bytes, block_hash: bytes, block_signature: bytes
+    round_: Round,
+    proposal_hash: bytes,
+    block_hash: bytes,
+    block_signature: bytes,
+    phase: int = 1,
 ) -> bytes:
-    """The exact bytes a vote signature covers."""
+    """The exact bytes a vote signature covers (phase included: a vote is never
+    mistaken for a commit vote)."""
     return b"".join(
         (
             VOTE_DOMAIN,
-            struct.pack(">QI", round_.block_round, round_.reject_round),
+            struct.pack(">QIB", round_.block_round, round_.reject_round, phase),
             struct.pack(">H", len(proposal_hash)),
             proposal_hash,
             struct.pack(">H", len(block_hash)),
@@ -80,13 +86,16 @@ def sign_vote(
     proposal_hash: bytes,
     block_hash: bytes,
     block_signature: bytes = b"",
+    phase: int = 1,
 ) -> Vote:
-    sig = signer.sign(vote_body(round_, proposal_hash, block_hash, block_signature))
-    return Vote(round_, proposal_hash, block_hash, signer.public_key, sig, block_signature)
+    sig = signer.sign(vote_body(round_, proposal_hash, block_hash, block_signature, phase))
+    return Vote(round_, proposal_hash, block_hash, signer.public_key, sig, block_signature, phase)
 
 
 def vote_is_valid(vote: Vote, verifier: VoteVerifier) -> bool:
-    body = vote_body(vote.round, vote.proposal_hash, vote.block_hash, vote.block_signature)
+    body = vote_body(
+        vote.round, vote.proposal_hash, vote.block_hash, vote.block_signature, vote.phase
+    )
     return verifier(vote.public_key, body, vote.signature)
 
 

@@ -2,32 +2,33 @@
 
 One instance per validator. The driver feeds it events (a block candidate to vote for,
 votes from peers, fired timers, chain progress made by sync) and executes the returned
-actions *in order* (persist the vote before sending it, commit before the next round).
+actions *in order* (persist a vote before sending it, commit before the next round).
 
-Rounds. The machine decides one height at a time: round ``(h, r)``. Every validator
-casts one vote per round, sends it to the first peer of the round's order and then, every
-``vote_delay``, to the next one (Iroha's propagation). Votes are grouped by
-``(proposal hash, block hash)``; a group of ``q = n - f`` distinct current validators is a
-*commit* (a block, or "nothing": agreement on no block, next reject round), and a round
-in which no group can still reach ``q`` is *rejected* (next reject round). Whoever
-assembles a decision from single votes broadcasts the certificate; a stale vote is
-answered with the stored certificate (back-propagation).
+Rounds, as in Iroha: the machine decides one height at a time, round ``(h, r)``. Every
+validator casts one vote per round, sends it to the first peer of the round's order and
+then, every ``vote_delay``, to the next one. Votes are grouped by
+``(proposal hash, block hash)``. ``q = n - f`` votes for "nothing" end the round (agreement
+on no block), and a round in which no group can still reach ``q`` is *rejected*; both
+lead to the next reject round. Whoever assembles an outcome from single votes broadcasts
+its certificate; a stale vote is answered with the stored certificate
+(back-propagation); votes for later heights are buffered (bounded) and trigger a sync.
 
-Safety (a deliberate difference from Iroha, whose reject rounds are unsafe once a voter
-equivocates): a validator **locks** on the first block it votes for at a height and votes
-that block again in every later round of the height. It releases the lock only on proof
-that the block can never be committed: ``q`` validators voting for something else in a
-single round not older than its latest vote for the locked block. With that rule two
-blocks of one height can never both gather ``q`` votes (any two quorums share ``f + 1``
-validators, one of them honest; the first honest voter of a committed block to unlock
-would need an honest non-vote in a round it was itself locked in). An unlocked validator
-*adopts* a block already voted by ``f + 1`` validators (so by at least one honest one,
-hence valid) instead of voting a fresh proposal: that is what lets split rounds converge.
-Everything else (rejects, rounds, back-propagation) only serves liveness.
+Commit, a deliberate difference from Iroha: Iroha commits as soon as one round has a
+quorum of votes for a block. With byzantine voters that is unsafe (an equivocator lets
+one peer commit while another assembles a reject certificate; the next round then
+commits a different block at the same height). Here ``q`` votes for a block are a
+*polka* (Tendermint's word): each validator that sees it in its current round locks on
+the block and broadcasts a second, *commit* vote (phase 2) for it; ``q`` commit votes of
+one round are the commit certificate. A locked validator votes its locked block in later
+rounds of the height unless it knows a polka for another block from a later round; an
+unlocked one votes the highest-round polka it knows, else its own candidate. This is
+Tendermint's locking rule, which makes two commits at one height impossible with at
+most f byzantine validators, and lets split rounds converge after GST.
 
-Sign state: before signing for a round the machine emits :class:`PersistVote`; built with
-the last persisted vote it resumes in that round, re-signs the same value there and
-never signs for a lower round (CometBFT's ``CheckHRS``); the lock is restored from it.
+Sign state: before signing, the machine emits :class:`PersistVote` (round, phase,
+hashes). Built with the persisted :class:`SignState` it resumes in the round it last
+signed for, re-signs the same values there, never signs for a lower round (CometBFT's
+``CheckHRS``), and restores its lock from the last commit vote.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from node.crypto import sha3_256
 from node.model import Round
 
 Value = tuple[bytes, bytes]  # (proposal hash, block hash); EMPTY = nothing
+Signed = tuple[Round, bytes, bytes]  # (round, proposal hash, block hash)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class YacConfig:
     """Network parameters (from the chain) and local bounds (from config)."""
 
     vote_delay_ms: int = 1000
+    # A round without an outcome by then is left for the next one (0 = never). Safe
+    # because safety rests on locks, not on rounds; needed when the votes that would
+    # decide a round are gone (a peer restarted past it without its certificates).
+    round_timeout_ms: int = 0
     future_block_rounds: int = 2  # buffer votes at most this many heights ahead
     max_buffered_votes: int = 256
     max_rounds_kept: int = 64  # rounds of the current height kept as evidence
@@ -58,6 +64,15 @@ class YacConfig:
     # Mutants for the simulator's negative controls; a real node never sets these.
     count_unknown_voters: bool = False
     locking: bool = True
+
+
+@dataclass(frozen=True)
+class SignState:
+    """What the node persisted last: its latest vote and its latest commit vote."""
+
+    vote: Signed | None = None
+    commit: Signed | None = None
+    commit_justification: tuple[Vote, ...] = ()  # the polka the commit vote followed
 
 
 # --- events (past tense) --------------------------------------------------------------
@@ -75,7 +90,7 @@ class CandidateReady:
 
 @dataclass(frozen=True, slots=True)
 class VotesReceived:
-    """One vote or a certificate from ``sender`` (the authenticated peer)."""
+    """Votes (one peer's, or a certificate) from ``sender`` (the authenticated peer)."""
 
     votes: tuple[Vote, ...]
     sender: str
@@ -85,7 +100,7 @@ class VotesReceived:
 @dataclass(frozen=True, slots=True)
 class TimerFired:
     round: Round
-    attempt: int
+    attempt: int  # 0 = round timeout, >= 1 = vote propagation
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +121,12 @@ class PersistVote:
     """Durably store the sign state before the vote leaves the process."""
 
     round: Round
+    phase: int
     proposal_hash: bytes
     block_hash: bytes
+    # for a commit vote: the polka it follows; stored with it so that, after a restart,
+    # the lock can still be shown to the others
+    justification: tuple[Vote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +137,7 @@ class SendVotes:
 
 @dataclass(frozen=True, slots=True)
 class BroadcastVotes:
-    """Send to every other current validator (a certificate)."""
+    """Send to every other current validator."""
 
     votes: tuple[Vote, ...]
 
@@ -132,7 +151,7 @@ class StartTimer:
 
 @dataclass(frozen=True, slots=True)
 class CommitBlock:
-    """A commit certificate for a block of the current height."""
+    """A commit certificate (q commit votes) for a block of the current height."""
 
     round: Round
     proposal_hash: bytes
@@ -178,9 +197,8 @@ YacAction = (
 def peer_order(round_: Round, validators: Sequence[str]) -> list[str]:
     """Deterministic permutation for a round: sort keys by SHA3(round || key).
 
-    Every validator computes the same order for a round, so all first votes meet at
-    one collector; the order changes with every round so a dead collector costs at
-    most one round.
+    Every validator computes the same order for a round, so all first votes meet at one
+    collector; the order changes every round, so a dead collector costs one round.
     """
     seed = b"bakong-yac-order" + struct.pack(">QI", round_.block_round, round_.reject_round)
     return sorted(validators, key=lambda pk: sha3_256(seed + pk.encode()))
@@ -188,10 +206,14 @@ def peer_order(round_: Round, validators: Sequence[str]) -> list[str]:
 
 @dataclass
 class _RoundVotes:
-    votes: dict[str, Vote] = field(default_factory=dict)
+    votes: dict[str, Vote] = field(default_factory=dict)  # phase 1
     counts: Counter[Value] = field(default_factory=Counter)
-    equivocators: set[str] = field(default_factory=set)
-    decided: bool = False
+    commits: dict[str, Vote] = field(default_factory=dict)  # phase 2
+    commit_counts: Counter[Value] = field(default_factory=Counter)
+    equivocators: set[tuple[str, int]] = field(default_factory=set)
+    polka: Value | None = None
+    polka_votes: tuple[Vote, ...] = ()
+    closed: bool = False  # the round has an outcome (nothing, reject, commit)
 
 
 class YacMachine:
@@ -204,7 +226,7 @@ class YacMachine:
         validators: Sequence[str],
         top_height: int,
         config: YacConfig | None = None,
-        last_vote: tuple[Round, bytes, bytes] | None = None,
+        sign_state: SignState | None = None,
     ) -> None:
         self.config = config or YacConfig()
         self._signer = signer
@@ -216,14 +238,20 @@ class YacMachine:
         self.round = Round(top_height + 1, 0)
         self._rounds: dict[int, _RoundVotes] = {}
         self._my_vote: Vote | None = None
-        self._lock: tuple[Value, int, bytes] | None = None  # value, latest round, block sig
-        self._last_signed = last_vote
-        if last_vote is not None and last_vote[0].block_round == self.round.block_round:
-            # Restart: resume in the round we last signed for; keep its block as the lock.
-            self.round = max(self.round, last_vote[0])
-            if last_vote[2] and self.config.locking:
-                self._lock = ((last_vote[1], last_vote[2]), last_vote[0].reject_round, b"")
-        self._future: dict[tuple[Round, str], Vote] = {}
+        self._my_commit: Vote | None = None
+        # (value, round of the polka, the polka's votes)
+        self._lock: tuple[Value, int, tuple[Vote, ...]] | None = None
+        self._valid: tuple[Value, int, tuple[Vote, ...]] | None = None  # highest polka known
+        state = sign_state or SignState()
+        self._last: dict[int, Signed | None] = {1: state.vote, 2: state.commit}
+        for signed in (state.vote, state.commit):
+            if signed is not None and signed[0].block_round == self.round.block_round:
+                self.round = max(self.round, signed[0])  # restart: resume where we signed
+        c = state.commit
+        if c is not None and c[0].block_round == self.round.block_round and c[2]:
+            self._lock = ((c[1], c[2]), c[0].reject_round, state.commit_justification)
+            self._valid = self._lock
+        self._future: dict[tuple[Round, str, int], Vote] = {}
         self._certs: dict[Round, tuple[Vote, ...]] = {}
         self._commit_certs: dict[int, tuple[Vote, ...]] = {}
         self._answered: dict[str, int] = {}
@@ -265,7 +293,7 @@ class YacMachine:
     # --- entry points -----------------------------------------------------------------
 
     def start(self) -> list[YacAction]:
-        return [BeginRound(self.round)]
+        return [BeginRound(self.round), *self._round_timer()]
 
     def step(self, event: YacEvent) -> list[YacAction]:
         if isinstance(event, VotesReceived):
@@ -278,37 +306,58 @@ class YacMachine:
             return self._advance_height(event.top_height + 1)
         return []
 
-    # --- own vote ---------------------------------------------------------------------
+    # --- own votes --------------------------------------------------------------------
+
+    def _choose(self, candidate: Value) -> tuple[Value, tuple[Vote, ...]]:
+        """What to vote, and the polka that justifies it when it is not our candidate."""
+        if not self.config.locking:
+            return candidate, ()
+        lock, valid = self._lock, self._valid
+        if valid is not None and (lock is None or valid[1] >= lock[1]):
+            if lock is not None and lock[0] != valid[0]:
+                self.counters["unlocks"] += 1  # a later polka for another block
+            if valid[0] != candidate:
+                self.counters["voted_polka"] += 1
+            return valid[0], valid[2]
+        if lock is not None:
+            return lock[0], lock[2]
+        return candidate, ()
+
+    def _sign(
+        self,
+        phase: int,
+        value: Value,
+        block_sig: bytes,
+        out: list[YacAction],
+        justification: tuple[Vote, ...] = (),
+    ) -> Vote | None:
+        """Sign for the current round, persisting first; ``None`` if CheckHRS refuses."""
+        last = self._last[phase]
+        if last is not None and last[0] > self.round:
+            self.counters["refused_to_sign"] += 1  # never sign for a lower round
+            return None
+        if last is not None and last[0] == self.round:
+            value = (last[1], last[2])  # restarted: re-send exactly what we signed
+        else:
+            out.append(PersistVote(self.round, phase, value[0], value[1], justification))
+            self._last[phase] = (self.round, value[0], value[1])
+        sig = block_sig if value[1] else b""
+        return sign_vote(self._signer, self.round, value[0], value[1], sig, phase)
 
     def _on_candidate(self, ev: CandidateReady) -> list[YacAction]:
         if ev.round != self.round or self._my_vote is not None:
             self.counters["candidate_ignored"] += 1
             return []
-        value: Value = (ev.proposal_hash, ev.block_hash) if ev.block_hash else EMPTY
-        block_sig = ev.block_signature
-        last = self._last_signed
-        if last is not None and last[0] == self.round:
-            value, block_sig = (last[1], last[2]), b""  # re-send what we signed before
-        elif self._lock is not None:
-            value, block_sig = self._lock[0], self._lock[2]
-        else:
-            adopted = self._adoptable()
-            if adopted is not None and adopted != value:
-                value, block_sig = adopted, b""
-                self.counters["adopted"] += 1
-        if last is not None and last[0] > self.round:
-            self.counters["refused_to_sign"] += 1  # CheckHRS: never sign for a lower round
-            return []
+        candidate: Value = (ev.proposal_hash, ev.block_hash) if ev.block_hash else EMPTY
+        value, polka = self._choose(candidate)
         actions: list[YacAction] = []
-        if last is None or last[0] != self.round:
-            actions.append(PersistVote(self.round, value[0], value[1]))
-            self._last_signed = (self.round, value[0], value[1])
-        vote = sign_vote(
-            self._signer, self.round, value[0], value[1], block_sig if value[1] else b""
-        )
+        vote = self._sign(1, value, ev.block_signature if value == candidate else b"", actions)
+        if vote is None:
+            return actions
+        if polka and value != candidate:
+            # Show why we vote an older block: peers that missed the polka learn it.
+            actions.append(BroadcastVotes(polka))
         self._my_vote = vote
-        if value[1] and self.config.locking:
-            self._lock = (value, self.round.reject_round, block_sig)
         st = self._rounds.setdefault(self.round.reject_round, _RoundVotes())
         self._count(st, vote, actions)
         order = self._others(self.round)
@@ -318,48 +367,63 @@ class YacMachine:
         actions.extend(self._evaluate(self.round.reject_round, from_singles=True))
         return actions
 
+    def _commit_vote(self, value: Value, polka: tuple[Vote, ...], actions: list[YacAction]) -> None:
+        """Lock on a polka of the current round and broadcast the commit vote."""
+        if self._my_commit is not None:
+            return
+        vote = self._sign(2, value, b"", actions, polka)
+        if vote is None:
+            return
+        self._my_commit = vote
+        if self.config.locking and vote.value == value:
+            self._lock = (vote.value, self.round.reject_round, polka)
+        st = self._rounds.setdefault(self.round.reject_round, _RoundVotes())
+        self._count(st, vote, actions)
+        actions.append(BroadcastVotes((vote,)))
+
     def _on_timer(self, ev: TimerFired) -> list[YacAction]:
-        if ev.round != self.round or self._my_vote is None:
+        if ev.round != self.round:
             return []
         st = self._rounds.get(self.round.reject_round)
-        if st is not None and st.decided:
+        if ev.attempt == 0:  # round timeout
+            if st is not None and st.closed:
+                return []
+            self.counters["round_timeouts"] += 1
+            return self._advance_round(self.round.next_reject())
+        if self._my_vote is None or (st is not None and st.closed):
             return []
         order = self._others(self.round)
         if not order:
             return []
-        to = order[ev.attempt % len(order)]
+        mine = (self._my_vote,) if self._my_commit is None else (self._my_vote, self._my_commit)
         return [
-            SendVotes(to, (self._my_vote,)),
+            SendVotes(order[ev.attempt % len(order)], mine),
             StartTimer(self.round, ev.attempt + 1, self.config.vote_delay_ms),
         ]
 
     def _others(self, round_: Round) -> list[str]:
         return [pk for pk in peer_order(round_, self._validators) if pk != self.public_key]
 
-    def _adoptable(self) -> Value | None:
-        """A block voted at this height by at least f + 1 distinct validators."""
-        voters: dict[Value, set[str]] = {}
-        for st in self._rounds.values():
-            for pk, v in st.votes.items():
-                if v.block_hash and pk in self._validator_set:
-                    voters.setdefault(v.value, set()).add(pk)
-        need = max_faulty(len(self._validators)) + 1
-        best = [(len(s), val) for val, s in voters.items() if len(s) >= need]
-        if not best:
-            return None
-        best.sort(key=lambda item: (-item[0], item[1]))
-        return best[0][1]
+    def _round_timer(self) -> list[YacAction]:
+        if self.config.round_timeout_ms <= 0:
+            return []
+        return [StartTimer(self.round, 0, self.config.round_timeout_ms)]
 
     # --- incoming votes ---------------------------------------------------------------
 
-    def _valid(self, vote: Vote) -> bool:
+    def _valid_vote(self, vote: Vote) -> bool:
+        if vote.phase not in (1, 2) or (vote.phase == 2 and not vote.block_hash):
+            self.counters["malformed"] += 1
+            return False
         if vote.public_key not in self._validator_set:
             self.counters["unknown_voter"] += 1
             if not self.config.count_unknown_voters:
                 return False
         ok = self._verified.get(vote)
         if ok is None:
-            body = vote_body(vote.round, vote.proposal_hash, vote.block_hash, vote.block_signature)
+            body = vote_body(
+                vote.round, vote.proposal_hash, vote.block_hash, vote.block_signature, vote.phase
+            )
             ok = self._verify(vote.public_key, body, vote.signature)
             if len(self._verified) >= 4096:
                 self._verified.clear()
@@ -378,49 +442,67 @@ class YacMachine:
         if any(v.round != round_ for v in votes):
             self.counters["malformed"] += 1
             return []
-        seen: set[str] = set()
+        seen: set[tuple[str, int]] = set()
         valid: list[Vote] = []
         for v in votes:
-            if v.public_key in seen:
+            if (v.public_key, v.phase) in seen:
                 self.counters["duplicate_signer"] += 1
                 continue
-            seen.add(v.public_key)
-            if self._valid(v):
+            seen.add((v.public_key, v.phase))
+            if self._valid_vote(v):
                 valid.append(v)
         if not valid:
             return []
         height = self.round.block_round
+        from_singles = len({v.public_key for v in votes}) == 1
         actions: list[YacAction] = []
         if round_.block_round < height:
             self.counters["stale_votes"] += 1
             cert = self._commit_certs.get(round_.block_round)
-            if cert is not None and len(votes) == 1:
+            if cert is not None and from_singles:
                 actions.extend(self._answer(ev, cert))
             return actions
         if round_.block_round > height:
             return self._on_future(round_, valid, ev)
-        # Current height. A self-contained commit proof is applied as is, even if we
-        # hold a different (equivocated) vote from one of its signers.
-        from_singles = len(votes) == 1
-        for v in valid:
-            if round_.reject_round > self.round.reject_round + self.config.max_rounds_kept:
-                self.counters["future_votes_dropped"] += 1
-                continue
-            st = self._rounds.setdefault(round_.reject_round, _RoundVotes())
-            self._count(st, v, actions)
-        proof = self._commit_proof(valid)
-        if proof is not None:
-            actions.extend(self._decide_commit(round_, proof, from_singles=False))
+        if round_.reject_round > self.round.reject_round + self.config.max_rounds_kept:
+            self.counters["future_votes_dropped"] += len(valid)
             return actions
+        # A self-contained proof (q commit votes, or a polka) counts as is, even if we
+        # hold an equivocated vote from one of its signers.
+        proof = self._group(valid, phase=2)
+        if proof is not None:
+            return self._decide_commit(round_, proof, from_singles=False)
+        st = self._rounds.setdefault(round_.reject_round, _RoundVotes())
+        for v in valid:
+            self._count(st, v, actions)
+        polka = self._group(valid, phase=1)
+        if polka is not None and st.polka is None:
+            actions.extend(self._on_polka(round_, st, polka, from_singles=False))
         if round_.reject_round < self.round.reject_round:
             self.counters["stale_votes"] += 1
             cert = self._certs.get(round_)
             if cert is not None and from_singles:
                 actions.extend(self._answer(ev, cert))
-        if round_.reject_round in self._rounds:
+        if self.round.block_round == height:
             actions.extend(self._evaluate(round_.reject_round, from_singles))
+        if self.round.block_round == height:
+            actions.extend(self._maybe_skip(round_))
         self._prune_rounds()
         return actions
+
+    def _group(self, votes: list[Vote], phase: int) -> tuple[Vote, ...] | None:
+        """q votes of one phase for one block in ``votes``, if there are."""
+        q = self.quorum
+        if len(votes) < q:
+            return None
+        groups: dict[Value, list[Vote]] = {}
+        for v in votes:
+            if v.phase == phase and v.block_hash:
+                groups.setdefault(v.value, []).append(v)
+        for group in groups.values():
+            if len(group) >= q:
+                return tuple(sorted(group, key=_pk))
+        return None
 
     def _answer(self, ev: VotesReceived, cert: tuple[Vote, ...]) -> list[YacAction]:
         # Back-propagation, at most once per vote delay per peer (floods stay cheap).
@@ -436,9 +518,12 @@ class YacMachine:
     def _on_future(self, round_: Round, valid: list[Vote], ev: VotesReceived) -> list[YacAction]:
         height = self.round.block_round
         actions: list[YacAction] = []
-        if round_.block_round <= height + self.config.future_block_rounds:
+        if (
+            round_.block_round <= height + self.config.future_block_rounds
+            and round_.reject_round <= self.config.max_rounds_kept
+        ):
             for v in valid:
-                key = (v.round, v.public_key)
+                key = (v.round, v.public_key, v.phase)
                 if key in self._future:
                     continue
                 if len(self._future) >= self.config.max_buffered_votes:
@@ -448,11 +533,12 @@ class YacMachine:
                 self.counters["future_votes_buffered"] += 1
         else:
             self.counters["future_votes_dropped"] += len(valid)
-        # Someone decided our height already: ask for the blocks when we are two or more
-        # heights behind, or hold a commit proof for a later height (Iroha's "Future").
-        ahead = round_.block_round >= height + 2 or self._commit_proof(valid) is not None
+        # Someone decided our height already: ask for blocks when two or more heights
+        # behind, when holding a commit proof for a later height, or when f + 1
+        # validators vote beyond our height (Iroha's "Future" outcome).
+        ahead = round_.block_round >= height + 2 or self._group(valid, phase=2) is not None
         if not ahead:
-            voters = {pk for (r, pk) in self._future if r.block_round > height}
+            voters = {pk for (r, pk, _) in self._future if r.block_round > height}
             ahead = len(voters) > max_faulty(len(self._validators))
         if ahead and ev.now_ms - self._sync_asked_ms >= self.config.vote_delay_ms:
             self._sync_asked_ms = ev.now_ms
@@ -461,68 +547,94 @@ class YacMachine:
         return actions
 
     def _count(self, st: _RoundVotes, vote: Vote, actions: list[YacAction]) -> None:
-        prev = st.votes.get(vote.public_key)
+        table, counts = (st.votes, st.counts) if vote.phase == 1 else (st.commits, st.commit_counts)
+        prev = table.get(vote.public_key)
         if prev is None:
-            st.votes[vote.public_key] = vote
-            st.counts[vote.value] += 1
+            table[vote.public_key] = vote
+            counts[vote.value] += 1
             self.counters["votes_counted"] += 1
-            self._check_unlock(vote.round.reject_round, st)
         elif prev.value == vote.value:
             self.counters["duplicate_votes"] += 1
-        elif vote.public_key not in st.equivocators:
+        elif (vote.public_key, vote.phase) not in st.equivocators:
             # Never counted twice: the first vote stays, the second is evidence.
-            st.equivocators.add(vote.public_key)
+            st.equivocators.add((vote.public_key, vote.phase))
             self.counters["equivocations"] += 1
             actions.append(ReportEquivocation(vote.public_key, vote.round, prev, vote))
         else:
             self.counters["duplicate_votes"] += 1
 
-    def _check_unlock(self, reject_round: int, st: _RoundVotes) -> None:
-        if self._lock is None:
-            return
-        value, lock_round, _ = self._lock
-        if reject_round < lock_round:
-            return
-        others = len(st.votes) - st.counts.get(value, 0)
-        if others >= self.quorum:
-            self._lock = None
-            self.counters["unlocks"] += 1
+    def _maybe_skip(self, round_: Round) -> list[YacAction]:
+        """Join a later round of this height once f + 1 validators vote in it.
 
-    def _commit_proof(self, votes: list[Vote]) -> tuple[Vote, ...] | None:
-        """``votes`` (one message) alone prove a decision: q distinct signers, one value."""
-        if len(votes) < self.quorum:
-            return None
-        groups: dict[Value, list[Vote]] = {}
-        for v in votes:
-            groups.setdefault(v.value, []).append(v)
-        for val, group in groups.items():
-            if len(group) >= self.quorum and val[1]:
-                return tuple(sorted(group, key=lambda v: v.public_key))
-        return None
+        At least one honest validator is there, so that round is live; a node that
+        restarted without the certificates of the rounds it missed catches up this way.
+        """
+        if round_ <= self.round:
+            return []
+        st = self._rounds.get(round_.reject_round)
+        if st is None or st.closed:
+            return []
+        voters = {pk for pk in st.votes if pk in self._validator_set}
+        voters.update(pk for pk in st.commits if pk in self._validator_set)
+        if len(voters) <= max_faulty(len(self._validators)):
+            return []
+        self.counters["rounds_skipped"] += 1
+        return self._advance_round(round_)
 
-    # --- decisions --------------------------------------------------------------------
+    # --- outcomes ---------------------------------------------------------------------
+
+    def _on_polka(
+        self, round_: Round, st: _RoundVotes, group: tuple[Vote, ...], from_singles: bool
+    ) -> list[YacAction]:
+        st.polka = group[0].value
+        st.polka_votes = group
+        self._store_cert(round_, group)
+        if self._valid is None or round_.reject_round > self._valid[1]:
+            self._valid = (group[0].value, round_.reject_round, group)
+        self.counters["polkas"] += 1
+        actions: list[YacAction] = []
+        if from_singles:
+            actions.append(BroadcastVotes(group))
+        if round_ > self.round:
+            actions.extend(self._advance_round(round_))  # q voters are in that round
+        if round_ == self.round:
+            self._commit_vote(group[0].value, group, actions)
+            actions.extend(self._evaluate(round_.reject_round, from_singles=True))
+        return actions
 
     def _evaluate(self, reject_round: int, from_singles: bool) -> list[YacAction]:
         st = self._rounds.get(reject_round)
-        if st is None or st.decided:
+        if st is None or st.closed:
             return []
         q = self.quorum
         round_ = Round(self.round.block_round, reject_round)
-        for val, count in st.counts.items():
+        for val, count in st.commit_counts.items():
             if count >= q:
-                group = tuple(sorted((v for v in st.votes.values() if v.value == val), key=_pk))
-                if val[1]:
-                    return self._decide_commit(round_, group, from_singles)
-                return self._decide_next(round_, st, group, from_singles, "agreed_on_nothing")
-        largest = max(st.counts.values(), default=0)
-        voted = sum(1 for pk in st.votes if pk in self._validator_set)
-        not_voted = max(0, len(self._validators) - voted)
-        if largest + not_voted < q:
-            cert = tuple(sorted(st.votes.values(), key=_pk))
-            return self._decide_next(round_, st, cert, from_singles, "rejected")
+                group = tuple(sorted((v for v in st.commits.values() if v.value == val), key=_pk))
+                return self._decide_commit(round_, group, from_singles)
+        n = len(self._validators)
+        if st.polka is None:
+            for val, count in st.counts.items():
+                if count >= q:
+                    group = tuple(sorted((v for v in st.votes.values() if v.value == val), key=_pk))
+                    if val[1]:
+                        return self._on_polka(round_, st, group, from_singles)
+                    return self._close(round_, st, group, from_singles, "agreed_on_nothing")
+            largest = max(st.counts.values(), default=0)
+            voted = sum(1 for pk in st.votes if pk in self._validator_set)
+            if largest + max(0, n - voted) < q:
+                cert = tuple(sorted(st.votes.values(), key=_pk))
+                return self._close(round_, st, cert, from_singles, "rejected")
+            return []
+        # A polka whose commit votes can no longer reach q (some voted elsewhere).
+        largest = max(st.commit_counts.values(), default=0)
+        voted = sum(1 for pk in st.commits if pk in self._validator_set)
+        if largest + max(0, n - voted) < q:
+            cert = tuple(sorted(st.commits.values(), key=_pk))
+            return self._close(round_, st, cert, from_singles, "commit_rejected")
         return []
 
-    def _decide_next(
+    def _close(
         self,
         round_: Round,
         st: _RoundVotes,
@@ -530,7 +642,7 @@ class YacMachine:
         from_singles: bool,
         outcome: str,
     ) -> list[YacAction]:
-        st.decided = True
+        st.closed = True
         self._store_cert(round_, cert)
         if round_ < self.round:
             return []
@@ -544,8 +656,6 @@ class YacMachine:
     def _decide_commit(
         self, round_: Round, cert: tuple[Vote, ...], from_singles: bool
     ) -> list[YacAction]:
-        st = self._rounds.setdefault(round_.reject_round, _RoundVotes())
-        st.decided = True
         self._store_cert(round_, cert)
         self._commit_certs[round_.block_round] = cert
         while len(self._commit_certs) > self.config.max_certificates_kept:
@@ -567,39 +677,49 @@ class YacMachine:
     def _advance_round(self, new_round: Round) -> list[YacAction]:
         self.round = new_round
         self._my_vote = None
+        self._my_commit = None
         self._prune_rounds()
-        actions: list[YacAction] = [BeginRound(new_round)]
-        # Votes that arrived early for this round may already decide it.
-        if new_round.reject_round in self._rounds:
+        actions: list[YacAction] = [BeginRound(new_round), *self._round_timer()]
+        st = self._rounds.get(new_round.reject_round)
+        if st is not None:
+            # Votes that arrived early may already decide this round or show its polka.
+            if st.polka is not None:
+                self._commit_vote(st.polka, st.polka_votes, actions)
             actions.extend(self._evaluate(new_round.reject_round, from_singles=True))
         return actions
 
     def _advance_height(self, height: int) -> list[YacAction]:
         self.round = Round(height, 0)
         self._my_vote = None
+        self._my_commit = None
         self._rounds.clear()
         self._lock = None
-        actions: list[YacAction] = [BeginRound(self.round)]
-        buffered = [v for (r, _), v in self._future.items() if r.block_round == height]
+        self._valid = None
+        actions: list[YacAction] = [BeginRound(self.round), *self._round_timer()]
+        buffered = [v for (r, _, _), v in self._future.items() if r.block_round == height]
         self._future = {k: v for k, v in self._future.items() if k[0].block_round > height}
-        touched: list[int] = []
+        by_round: dict[int, list[Vote]] = {}
         for v in buffered:
-            st = self._rounds.setdefault(v.round.reject_round, _RoundVotes())
-            self._count(st, v, actions)
-            touched.append(v.round.reject_round)
-        for r in sorted(set(touched)):
+            by_round.setdefault(v.round.reject_round, []).append(v)
+        for r in sorted(by_round):
             if self.round.block_round != height:
                 break  # a buffered certificate already moved us on
+            st = self._rounds.setdefault(r, _RoundVotes())
+            for v in by_round[r]:
+                self._count(st, v, actions)
             actions.extend(self._evaluate(r, from_singles=False))
         return actions
 
     def _prune_rounds(self) -> None:
         if len(self._rounds) <= self.config.max_rounds_kept:
             return
-        for r in sorted(self._rounds):
+        # Drop the rounds farthest from the current one first (flooded far-future
+        # rounds go before the recent past).
+        cur = self.round.reject_round
+        for r in sorted(self._rounds, key=lambda r: (-abs(r - cur), r)):
             if len(self._rounds) <= self.config.max_rounds_kept:
                 break
-            if r != self.round.reject_round:
+            if r != cur:
                 del self._rounds[r]
 
 

@@ -1,0 +1,8 @@
+"""Deterministic cluster simulation (``python -m node.sim``).
+
+Owns the discrete-event loop, the simulated network and fault injection
+(:mod:`cluster`), a stand-in ledger (:mod:`bank`) and Twins scenarios (:mod:`twins`).
+It drives the real pure cores (``node.consensus.pipeline.Pipeline``); it never
+re-implements them. Must not import trio, sockets, the clock or the global ``random``:
+one seeded ``random.Random`` per run makes every run replayable.
+"""
