@@ -442,7 +442,8 @@ class Channel:
         while True:
             if self._closed is not None:
                 raise self._closed
-            if conn.open_outbound_streams < conn.remote_settings.max_concurrent_streams:
+            # Our live calls bound h2's open streams from above (h2 counts them in O(n)).
+            if len(self._calls) < conn.remote_settings.max_concurrent_streams:
                 break
             if self._slot_freed.is_set():
                 self._slot_freed = trio.Event()
