@@ -152,7 +152,7 @@ class MessageReceived(Generic[B, P, K]):
 
 @dataclass(frozen=True, slots=True)
 class TimerExpired:
-    kind: str  # "vote" | "proposal" | "sync"
+    kind: str  # "vote" | "proposal" | "order" | "sync"
     round: Round
     attempt: int
     now_ms: int
@@ -280,6 +280,7 @@ class Pipeline(Generic[B, P, K]):
         self._sync_attempt = 0
         self._sync_busy = False
         self._executed: dict[bytes, P] = {}  # block hash -> proposal, current height
+        self._waiting: dict[Round, list[str]] = {}  # requesters of a not yet built proposal
         self._persisted_proposal: bytes = b""  # block hash whose proposal is stored
         if locked_proposal is not None and self.yac.locked_value is not None:
             # Restart while locked: rebuild the candidate we are bound to vote for.
@@ -336,7 +337,26 @@ class Pipeline(Generic[B, P, K]):
     def _on_proposal_request(self, sender: str, round_: Round) -> list[PipelineAction[B, P, K]]:
         if round_.block_round != self.ledger.height + 1 or self.orderer(round_) != self.me:
             return []  # not ours to order (or we are behind): the requester times out
-        return [Send(sender, ProposalResponseMsg(round_, self.serve_proposal(round_)))]
+        if self.cache.batch_count == 0 and not self.ordering.served(round_):
+            # Nothing to order yet: answer after half the proposal timeout (Iroha's
+            # proposal_creation_timeout) instead of spinning through empty rounds.
+            waiting = self._waiting.setdefault(round_, [])
+            first = not waiting
+            if sender not in waiting and len(waiting) < len(self.validators):
+                waiting.append(sender)
+            while len(self._waiting) > 4:
+                del self._waiting[next(iter(self._waiting))]
+            if first:
+                delay = max(1, self.config.proposal_timeout_ms // 2)
+                return [SetTimer("order", round_, 0, delay)]
+            return []
+        return self._answer_proposal(sender, round_)
+
+    def _answer_proposal(self, to: str, round_: Round) -> list[PipelineAction[B, P, K]]:
+        proposal = self.serve_proposal(round_)
+        if to == self.me:
+            return self._on_proposal(self.me, round_, proposal)
+        return [Send(to, ProposalResponseMsg(round_, proposal))]
 
     def _begin_round(self, round_: Round) -> list[PipelineAction[B, P, K]]:
         if round_.block_round != self.ledger.height + 1 or self._round_begun == round_:
@@ -344,7 +364,7 @@ class Pipeline(Generic[B, P, K]):
         self._round_begun = round_
         orderer = self.orderer(round_)
         if orderer == self.me:
-            return self._on_proposal(self.me, round_, self.serve_proposal(round_))
+            return self._on_proposal_request(self.me, round_)
         return [
             Send(orderer, ProposalRequestMsg(round_)),
             SetTimer("proposal", round_, 0, self.config.proposal_timeout_ms),
@@ -378,6 +398,12 @@ class Pipeline(Generic[B, P, K]):
     def _on_timer(self, ev: TimerExpired) -> list[PipelineAction[B, P, K]]:
         if ev.kind == "vote":
             return self._yac(TimerFired(ev.round, ev.attempt))
+        if ev.kind == "order":
+            out: list[PipelineAction[B, P, K]] = []
+            for requester in self._waiting.pop(ev.round, []):
+                if ev.round.block_round == self.ledger.height + 1:
+                    out.extend(self._answer_proposal(requester, ev.round))
+            return out
         if ev.kind == "proposal":
             if (
                 ev.round == self.yac.round

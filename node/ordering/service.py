@@ -46,6 +46,9 @@ class OrderingService(Generic[B, P]):
     def rounds_stored(self) -> int:
         return len(self._served)
 
+    def served(self, round_: Round) -> bool:
+        return round_ in self._served
+
     def proposal_for(self, round_: Round, build: Callable[[list[B]], P]) -> P | None:
         if round_ in self._served:
             return self._served[round_]

@@ -110,8 +110,8 @@ class SimConfig:
     # schedule gives, per phase, a partition group for every instance.
     twins: tuple[int, ...] = ()
     twin_schedule: tuple[tuple[int, ...], ...] = ()
-    twin_phase_ms: int = 1500
-    twin_heal_ms: int = 3000
+    twin_phase_ms: int = 1000
+    twin_heal_ms: int = 2000
 
 
 @dataclass

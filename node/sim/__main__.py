@@ -1,0 +1,63 @@
+"""``python -m node.sim``: run seeds of the cluster simulation, print replayable failures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from node.sim.cluster import BEHAVIOURS, SimConfig
+from node.sim.runner import MUTANTS, apply_mutant, describe, replay_command, run_many
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m node.sim", description=__doc__)
+    ap.add_argument("--validators", type=int, default=4)
+    ap.add_argument("--byzantine", type=int, default=None, help="default: f = (n - 1) // 3")
+    ap.add_argument("--seeds", type=int, default=20, help="number of seeds (from --first)")
+    ap.add_argument("--first", type=int, default=0, help="first seed")
+    ap.add_argument("--steps", type=int, default=3000, help="steps before GST")
+    ap.add_argument("--seed", type=int, default=None, help="run only this seed (replay)")
+    ap.add_argument("--behaviour", choices=BEHAVIOURS, default=None)
+    ap.add_argument("--crypto", choices=("auto", "fake", "real"), default="auto")
+    ap.add_argument("--mutant", choices=sorted(MUTANTS), default=None)
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    n = args.validators
+    if n < 1:
+        ap.error("--validators must be at least 1")
+    byz = (n - 1) // 3 if args.byzantine is None else args.byzantine
+    config = SimConfig(
+        validators=n,
+        byzantine=byz,
+        steps=args.steps,
+        behaviour=args.behaviour,
+        crypto=args.crypto,
+    )
+    config = apply_mutant(config, args.mutant)
+    seeds = [args.seed] if args.seed is not None else range(args.first, args.first + args.seeds)
+    started = time.perf_counter()
+    results = run_many(seeds, config, args.jobs)
+    elapsed = time.perf_counter() - started
+    failed = 0
+    for r in results:
+        if args.verbose or not r.ok:
+            print(describe(r))
+        if not r.ok:
+            failed += 1
+            for v in r.violations[:3]:
+                print(f"  {v}")
+            print(f"  replay: {replay_command(r, args.mutant)}")
+    steps = sum(r.steps for r in results)
+    print(
+        f"{steps} steps in {elapsed:.1f} s ({steps / max(elapsed, 1e-9):.0f} steps/s)",
+        file=sys.stderr,
+    )
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
