@@ -520,7 +520,10 @@ class Channel:
         if self._calls.pop(call.sid, None) is None:
             return
         self._send_blocked.discard(call)
-        if not call.ended:
+        # Also when the server already ended its side while our request was still being
+        # sent (an early error status): h2 would count the half-open stream forever.
+        stream = self._conn.streams.get(call.sid)
+        if stream is not None and not stream.closed:
             with suppress(h2.exceptions.ProtocolError):
                 self._conn.reset_stream(call.sid, h2.errors.ErrorCodes.CANCEL)
             self._kick()

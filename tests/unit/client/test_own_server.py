@@ -94,3 +94,15 @@ async def test_more_calls_than_the_server_stream_limit(own_server: tuple[str, _H
                 for i in range(300):
                     n.start_soon(one, i)
     assert results == {i: b"%d" % i for i in range(300)}
+
+
+async def test_request_over_the_server_limit(own_server: tuple[str, _Handlers]) -> None:
+    target, _ = own_server
+    async with Channel.connect(target) as ch:
+        with trio.fail_after(10), pytest.raises(GrpcError) as info:
+            await ch.unary_unary("/t.T/Echo", BytesValue(value=bytes(5 << 20)), BytesValue)
+        assert info.value.code is StatusCode.RESOURCE_EXHAUSTED
+        await trio.sleep(0.05)
+        assert ch._conn.open_outbound_streams == 0, "no half-open stream is left behind"
+        r = await ch.unary_unary("/t.T/Echo", BytesValue(value=b"ok"), BytesValue)
+        assert r.value == b"ok"
