@@ -16,6 +16,13 @@ MAX_HASH_BYTES = 64
 MAX_KEY_CHARS = 136
 MAX_SIGNATURE_BYTES = 128
 MAX_U32 = 2**32 - 1
+# Commit votes (phase 2) need ``uint32 phase = 7`` in ``bakong.peer.Vote``; requested
+# from the proto owner. Until it exists only phase-1 votes can be encoded.
+HAS_PHASE = "phase" in peer_pb2.Vote.DESCRIPTOR.fields_by_name
+
+
+class CodecError(ValueError):
+    """A vote that the current wire schema cannot carry."""
 
 
 def round_to_pb(round_: Round) -> peer_pb2.Round:
@@ -27,7 +34,7 @@ def round_from_pb(msg: peer_pb2.Round) -> Round:
 
 
 def vote_to_pb(vote: Vote) -> peer_pb2.Vote:
-    return peer_pb2.Vote(
+    msg = peer_pb2.Vote(
         round=round_to_pb(vote.round),
         proposal_hash=vote.proposal_hash,
         block_hash=vote.block_hash,
@@ -35,12 +42,19 @@ def vote_to_pb(vote: Vote) -> peer_pb2.Vote:
         signature=vote.signature,
         block_signature=vote.block_signature,
     )
+    if vote.phase != 1:
+        if not HAS_PHASE:
+            raise CodecError("bakong.peer.Vote has no phase field: cannot send a commit vote")
+        setattr(msg, "phase", vote.phase)  # noqa: B010 (field absent from older stubs)
+    return msg
 
 
 def vote_from_pb(msg: peer_pb2.Vote) -> Vote | None:
     """``None`` when a field is out of bounds (the signature is checked by the machine)."""
+    phase = int(getattr(msg, "phase", 0)) or 1  # 0 (absent) = an ordinary vote
     if (
-        not msg.HasField("round")
+        phase not in (1, 2)
+        or not msg.HasField("round")
         or len(msg.proposal_hash) > MAX_HASH_BYTES
         or len(msg.block_hash) > MAX_HASH_BYTES
         or bool(msg.proposal_hash) != bool(msg.block_hash)
@@ -56,6 +70,7 @@ def vote_from_pb(msg: peer_pb2.Vote) -> Vote | None:
         msg.public_key.lower(),
         bytes(msg.signature),
         bytes(msg.block_signature),
+        phase,
     )
 
 
