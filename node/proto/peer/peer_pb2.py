@@ -27,7 +27,7 @@ from node.proto.iroha import proposal_pb2 as iroha_dot_proposal__pb2
 from node.proto.iroha import block_pb2 as iroha_dot_block__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fpeer/peer.proto\x12\x0b\x62\x61kong.peer\x1a\x17iroha/transaction.proto\x1a\x14iroha/proposal.proto\x1a\x11iroha/block.proto\"\x86\x01\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\t\x12\x11\n\tchallenge\x18\x04 \x01(\x0c\x12\x16\n\x0elisten_address\x18\x05 \x01(\t\x12\x12\n\ntop_height\x18\x06 \x01(\x04\"\x19\n\x04\x41uth\x12\x11\n\tsignature\x18\x01 \x01(\x0c\"2\n\x05Round\x12\x13\n\x0b\x62lock_round\x18\x01 \x01(\x04\x12\x14\n\x0creject_round\x18\x02 \x01(\r\"\x94\x01\n\x04Vote\x12!\n\x05round\x18\x01 \x01(\x0b\x32\x12.bakong.peer.Round\x12\x15\n\rproposal_hash\x18\x02 \x01(\x0c\x12\x12\n\nblock_hash\x18\x03 \x01(\x0c\x12\x12\n\npublic_key\x18\x04 \x01(\t\x12\x11\n\tsignature\x18\x05 \x01(\x0c\x12\x17\n\x0f\x62lock_signature\x18\x06 \x01(\x0c\"-\n\tVoteState\x12 \n\x05votes\x18\x01 \x03(\x0b\x32\x11.bakong.peer.Vote\"<\n\x07\x42\x61tches\x12\x31\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1b.iroha.protocol.Transaction\"4\n\x0fProposalRequest\x12!\n\x05round\x18\x01 \x01(\x0b\x32\x12.bakong.peer.Round\"w\n\x10ProposalResponse\x12!\n\x05round\x18\x01 \x01(\x0b\x32\x12.bakong.peer.Round\x12*\n\x08proposal\x18\x02 \x01(\x0b\x32\x18.iroha.protocol.Proposal\x12\x14\n\x0chas_proposal\x18\x03 \x01(\x08\"c\n\x0e\x43ommittedBlock\x12$\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x15.iroha.protocol.Block\x12+\n\x0b\x63\x65rtificate\x18\x02 \x01(\x0b\x32\x16.bakong.peer.VoteState\"7\n\x0c\x42lockRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x12\n\nmax_blocks\x18\x02 \x01(\r\"P\n\rBlockResponse\x12+\n\x06\x62locks\x18\x01 \x03(\x0b\x32\x1b.bakong.peer.CommittedBlock\x12\x12\n\ntop_height\x18\x02 \x01(\x04\"?\n\x06Status\x12\x12\n\ntop_height\x18\x01 \x01(\x04\x12!\n\x05round\x18\x02 \x01(\x0b\x32\x12.bakong.peer.Round\"\xb0\x03\n\x05\x46rame\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.bakong.peer.HelloH\x00\x12!\n\x04\x61uth\x18\x02 \x01(\x0b\x32\x11.bakong.peer.AuthH\x00\x12\'\n\x05votes\x18\x03 \x01(\x0b\x32\x16.bakong.peer.VoteStateH\x00\x12\'\n\x07\x62\x61tches\x18\x04 \x01(\x0b\x32\x14.bakong.peer.BatchesH\x00\x12\x38\n\x10proposal_request\x18\x05 \x01(\x0b\x32\x1c.bakong.peer.ProposalRequestH\x00\x12:\n\x11proposal_response\x18\x06 \x01(\x0b\x32\x1d.bakong.peer.ProposalResponseH\x00\x12\x32\n\rblock_request\x18\x07 \x01(\x0b\x32\x19.bakong.peer.BlockRequestH\x00\x12\x34\n\x0e\x62lock_response\x18\x08 \x01(\x0b\x32\x1a.bakong.peer.BlockResponseH\x00\x12%\n\x06status\x18\t \x01(\x0b\x32\x13.bakong.peer.StatusH\x00\x42\x06\n\x04kindb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fpeer/peer.proto\x12\x0b\x62\x61kong.peer\x1a\x17iroha/transaction.proto\x1a\x14iroha/proposal.proto\x1a\x11iroha/block.proto\"\x86\x01\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\t\x12\x11\n\tchallenge\x18\x04 \x01(\x0c\x12\x16\n\x0elisten_address\x18\x05 \x01(\t\x12\x12\n\ntop_height\x18\x06 \x01(\x04\"\x19\n\x04\x41uth\x12\x11\n\tsignature\x18\x01 \x01(\x0c\"2\n\x05Round\x12\x13\n\x0b\x62lock_round\x18\x01 \x01(\x04\x12\x14\n\x0creject_round\x18\x02 \x01(\r\"\xa3\x01\n\x04Vote\x12!\n\x05round\x18\x01 \x01(\x0b\x32\x12.bakong.peer.Round\x12\x15\n\rproposal_hash\x18\x02 \x01(\x0c\x12\x12\n\nblock_hash\x18\x03 \x01(\x0c\x12\x12\n\npublic_key\x18\x04 \x01(\t\x12\x11\n\tsignature\x18\x05 \x01(\x0c\x12\x17\n\x0f\x62lock_signature\x18\x06 \x01(\x0c\x12\r\n\x05phase\x18\x07 \x01(\r\"-\n\tVoteState\x12 \n\x05votes\x18\x01 \x03(\x0b\x32\x11.bakong.peer.Vote\"<\n\x07\x42\x61tches\x12\x31\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1b.iroha.protocol.Transaction\"4\n\x0fProposalRequest\x12!\n\x05round\x18\x01 \x01(\x0b\x32\x12.bakong.peer.Round\"w\n\x10ProposalResponse\x12!\n\x05round\x18\x01 \x01(\x0b\x32\x12.bakong.peer.Round\x12*\n\x08proposal\x18\x02 \x01(\x0b\x32\x18.iroha.protocol.Proposal\x12\x14\n\x0chas_proposal\x18\x03 \x01(\x08\"c\n\x0e\x43ommittedBlock\x12$\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x15.iroha.protocol.Block\x12+\n\x0b\x63\x65rtificate\x18\x02 \x01(\x0b\x32\x16.bakong.peer.VoteState\"7\n\x0c\x42lockRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x12\n\nmax_blocks\x18\x02 \x01(\r\"P\n\rBlockResponse\x12+\n\x06\x62locks\x18\x01 \x03(\x0b\x32\x1b.bakong.peer.CommittedBlock\x12\x12\n\ntop_height\x18\x02 \x01(\x04\"?\n\x06Status\x12\x12\n\ntop_height\x18\x01 \x01(\x04\x12!\n\x05round\x18\x02 \x01(\x0b\x32\x12.bakong.peer.Round\"\xb0\x03\n\x05\x46rame\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.bakong.peer.HelloH\x00\x12!\n\x04\x61uth\x18\x02 \x01(\x0b\x32\x11.bakong.peer.AuthH\x00\x12\'\n\x05votes\x18\x03 \x01(\x0b\x32\x16.bakong.peer.VoteStateH\x00\x12\'\n\x07\x62\x61tches\x18\x04 \x01(\x0b\x32\x14.bakong.peer.BatchesH\x00\x12\x38\n\x10proposal_request\x18\x05 \x01(\x0b\x32\x1c.bakong.peer.ProposalRequestH\x00\x12:\n\x11proposal_response\x18\x06 \x01(\x0b\x32\x1d.bakong.peer.ProposalResponseH\x00\x12\x32\n\rblock_request\x18\x07 \x01(\x0b\x32\x19.bakong.peer.BlockRequestH\x00\x12\x34\n\x0e\x62lock_response\x18\x08 \x01(\x0b\x32\x1a.bakong.peer.BlockResponseH\x00\x12%\n\x06status\x18\t \x01(\x0b\x32\x13.bakong.peer.StatusH\x00\x42\x06\n\x04kindb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,23 +41,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROUND']._serialized_start=262
   _globals['_ROUND']._serialized_end=312
   _globals['_VOTE']._serialized_start=315
-  _globals['_VOTE']._serialized_end=463
-  _globals['_VOTESTATE']._serialized_start=465
-  _globals['_VOTESTATE']._serialized_end=510
-  _globals['_BATCHES']._serialized_start=512
-  _globals['_BATCHES']._serialized_end=572
-  _globals['_PROPOSALREQUEST']._serialized_start=574
-  _globals['_PROPOSALREQUEST']._serialized_end=626
-  _globals['_PROPOSALRESPONSE']._serialized_start=628
-  _globals['_PROPOSALRESPONSE']._serialized_end=747
-  _globals['_COMMITTEDBLOCK']._serialized_start=749
-  _globals['_COMMITTEDBLOCK']._serialized_end=848
-  _globals['_BLOCKREQUEST']._serialized_start=850
-  _globals['_BLOCKREQUEST']._serialized_end=905
-  _globals['_BLOCKRESPONSE']._serialized_start=907
-  _globals['_BLOCKRESPONSE']._serialized_end=987
-  _globals['_STATUS']._serialized_start=989
-  _globals['_STATUS']._serialized_end=1052
-  _globals['_FRAME']._serialized_start=1055
-  _globals['_FRAME']._serialized_end=1487
+  _globals['_VOTE']._serialized_end=478
+  _globals['_VOTESTATE']._serialized_start=480
+  _globals['_VOTESTATE']._serialized_end=525
+  _globals['_BATCHES']._serialized_start=527
+  _globals['_BATCHES']._serialized_end=587
+  _globals['_PROPOSALREQUEST']._serialized_start=589
+  _globals['_PROPOSALREQUEST']._serialized_end=641
+  _globals['_PROPOSALRESPONSE']._serialized_start=643
+  _globals['_PROPOSALRESPONSE']._serialized_end=762
+  _globals['_COMMITTEDBLOCK']._serialized_start=764
+  _globals['_COMMITTEDBLOCK']._serialized_end=863
+  _globals['_BLOCKREQUEST']._serialized_start=865
+  _globals['_BLOCKREQUEST']._serialized_end=920
+  _globals['_BLOCKRESPONSE']._serialized_start=922
+  _globals['_BLOCKRESPONSE']._serialized_end=1002
+  _globals['_STATUS']._serialized_start=1004
+  _globals['_STATUS']._serialized_end=1067
+  _globals['_FRAME']._serialized_start=1070
+  _globals['_FRAME']._serialized_end=1502
 # @@protoc_insertion_point(module_scope)

@@ -40,20 +40,22 @@ class Round(_message.Message):
     def __init__(self, block_round: _Optional[int] = ..., reject_round: _Optional[int] = ...) -> None: ...
 
 class Vote(_message.Message):
-    __slots__ = ("round", "proposal_hash", "block_hash", "public_key", "signature", "block_signature")
+    __slots__ = ("round", "proposal_hash", "block_hash", "public_key", "signature", "block_signature", "phase")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     PROPOSAL_HASH_FIELD_NUMBER: _ClassVar[int]
     BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     BLOCK_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
     round: Round
     proposal_hash: bytes
     block_hash: bytes
     public_key: str
     signature: bytes
     block_signature: bytes
-    def __init__(self, round: _Optional[_Union[Round, _Mapping]] = ..., proposal_hash: _Optional[bytes] = ..., block_hash: _Optional[bytes] = ..., public_key: _Optional[str] = ..., signature: _Optional[bytes] = ..., block_signature: _Optional[bytes] = ...) -> None: ...
+    phase: int
+    def __init__(self, round: _Optional[_Union[Round, _Mapping]] = ..., proposal_hash: _Optional[bytes] = ..., block_hash: _Optional[bytes] = ..., public_key: _Optional[str] = ..., signature: _Optional[bytes] = ..., block_signature: _Optional[bytes] = ..., phase: _Optional[int] = ...) -> None: ...
 
 class VoteState(_message.Message):
     __slots__ = ("votes",)
