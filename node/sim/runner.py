@@ -29,7 +29,11 @@ def _run(args: tuple[int, SimConfig]) -> SimResult:
 
 
 def run_many(seeds: Iterable[int], config: SimConfig, jobs: int = 1) -> list[SimResult]:
-    work = [(s, config) for s in seeds]
+    return run_configs([(s, config) for s in seeds], jobs)
+
+
+def run_configs(work: Sequence[tuple[int, SimConfig]], jobs: int = 1) -> list[SimResult]:
+    """Run (seed, config) pairs, on ``jobs`` processes; results in input order."""
     if jobs <= 1 or len(work) < 2:
         return [_run(w) for w in work]
     ctx = multiprocessing.get_context("fork")
@@ -59,7 +63,7 @@ def describe(result: SimResult) -> str:
     return (
         f"seed {result.seed}: n={result.config.validators} behaviour={result.behaviour} "
         f"real_crypto={result.real_crypto} steps={result.steps} "
-        f"sim={result.sim_ms / 1000:.1f}s heights={result.heights}"
+        f"sim={result.sim_ms / 1000:.1f}s heights={result.heights} trace={result.trace_hash[:16]}"
     )
 
 
