@@ -1,8 +1,9 @@
 """YAC consensus: the pure vote-collection state machine and its quorum arithmetic.
 
 Owns: :mod:`supermajority` (q = n - f), :mod:`vote` (signed votes and the signer seam),
-:mod:`yac` (``YacMachine.step(event) -> actions``: rounds, locks, certificates,
-back-propagation, equivocation evidence, sign-state persistence), :mod:`codec`
+:mod:`yac` (``YacMachine.step(event) -> actions``: rounds, votes and commit votes,
+Tendermint-style locks, certificates, back-propagation, equivocation evidence,
+sign-state persistence), :mod:`codec`
 (``bakong.peer`` protobufs) and :mod:`pipeline` (one node's round: ordering ->
 execution -> YAC, driven identically by the trio runtime and the simulator).
 
@@ -22,6 +23,7 @@ from node.consensus.yac import (
     ReportEquivocation,
     RequestSync,
     SendVotes,
+    SignState,
     StartTimer,
     TimerFired,
     VotesReceived,
@@ -45,6 +47,7 @@ __all__ = [
     "ReportEquivocation",
     "RequestSync",
     "SendVotes",
+    "SignState",
     "StartTimer",
     "TimerFired",
     "Vote",

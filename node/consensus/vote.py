@@ -1,9 +1,10 @@
 """YAC votes: the signed value, its signing bytes, and the signer/verifier seams.
 
 A vote says "in round R, I accept proposal P executed into block B" (empty hashes =
-"nothing": no usable proposal). The signature covers :func:`vote_body`, a fixed
-binary layout of (round, proposal hash, block hash, block signature), so it does not
-depend on protobuf serialization. Signing and verification are injected: a real node
+"nothing": no usable proposal); a phase-2 *commit vote* says "I saw q votes for B in R
+and lock on it". The signature covers :func:`vote_body`, a fixed binary layout of
+(round, phase, proposal hash, block hash, block signature), so it does not depend on
+protobuf serialization. Signing and verification are injected: a real node
 passes a :class:`node.crypto.KeyPair` and :func:`node.crypto.verify`; the simulator
 mostly uses :class:`FakeKeyring` (HMAC, ~100x faster), with real ed25519 in some seeds.
 """

@@ -3,6 +3,8 @@
 Owns the discrete-event loop, the simulated network and fault injection
 (:mod:`cluster`), a stand-in ledger (:mod:`bank`) and Twins scenarios (:mod:`twins`).
 It drives the real pure cores (``node.consensus.pipeline.Pipeline``); it never
-re-implements them. Must not import trio, sockets, the clock or the global ``random``:
-one seeded ``random.Random`` per run makes every run replayable.
+re-implements them. The loop (``cluster``, ``bank``, ``twins``) must not import trio,
+sockets, the clock or the global ``random``: one seeded ``random.Random`` per run makes
+every run replayable. ``runner`` (process pool) and ``__main__`` (wall-time report)
+sit outside the loop.
 """
