@@ -16,7 +16,8 @@ from typing import Any
 import trio
 
 from node.client import builders
-from node.client.torii import ToriiClient
+from node.client.channel import GrpcConnectionError, GrpcError
+from node.client.torii import ToriiClient, WaitTimeout
 from node.crypto import KeyPair
 from node.keys import load_key_file
 from node.model import Tx
@@ -114,4 +115,11 @@ async def _demo(doc: dict[str, Any], count: int) -> int:
 
 
 def run_demo(root: Path, doc: dict[str, Any], count: int = 20) -> int:
-    return trio.run(_demo, doc, count)
+    try:
+        return trio.run(_demo, doc, count)
+    except GrpcConnectionError as e:
+        print(f"bakong-devnet demo: {e} (is the network up? `bakong-devnet status --dir {root}`)")
+        return 3
+    except (GrpcError, WaitTimeout) as e:
+        print(f"bakong-devnet demo: {e}")
+        return 1

@@ -1,0 +1,381 @@
+"""Composition root: build a validator's components and run them under one nursery.
+
+``run_node(config)`` opens (or creates from genesis) the ledger in LevelDB, then runs,
+in one trio nursery: the peer network, the consensus driver (the only owner of the
+pipeline and of ledger writes), Torii (gRPC), the HTTP metrics/health endpoint and a
+few housekeeping loops (MST expiry, peer-set refresh). SIGTERM/SIGINT end it
+gracefully: the block being written is finished (ledger writes are synchronous inside
+the driver's steps), Torii says GOAWAY, peers are closed, LevelDB is closed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import signal
+import ssl
+import time
+from collections import deque
+from typing import Any
+
+import trio
+
+from node.api.grpc import GrpcServer
+from node.api.http import HttpEndpoint
+from node.api.torii import ToriiService
+from node.config import NodeConfig, TlsConfig
+from node.consensus.pipeline import Committed, Pipeline, PipelineConfig
+from node.consensus.yac import YacConfig
+from node.crypto import KeyPair, verify
+from node.keys import load_key_file
+from node.log import get_logger, setup_logging
+from node.metrics import NodeMetrics
+from node.model import Round, block_hash
+from node.net import PeerNetwork, TcpTransport
+from node.proto.iroha import block_pb2, qry_responses_pb2
+from node.runtime.chain import ChainAdapter, VerifiedCache
+from node.runtime.driver import ConsensusDriver, Hooks, load_sign_state, status_frame
+from node.state import Ledger, LedgerError
+from node.state import keys as K
+from node.state.genesis import genesis_from_spec, load_iroha_genesis, load_spec
+from node.storage import LevelDBStore
+
+log = get_logger("node")
+
+MST_EXPIRY_INTERVAL_S = 10.0
+STATUS_INTERVAL_S = 1.0
+
+
+class StartupError(Exception):
+    """The node cannot start; the message says what to fix."""
+
+
+def load_genesis(path: str) -> block_pb2.Block:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise StartupError(f"cannot read genesis file {path}: {e.strerror}") from None
+    try:
+        stripped = text.lstrip()
+        if stripped.startswith("{") and ('"block_v1"' in text or '"blockV1"' in text):
+            return load_iroha_genesis(text)
+        return genesis_from_spec(load_spec(text))
+    except Exception as e:  # any parse problem is a config problem, reported as such
+        raise StartupError(f"genesis file {path} is not a valid genesis block: {e}") from None
+
+
+def open_ledger(cfg: NodeConfig) -> tuple[LevelDBStore, Ledger]:
+    path = os.path.join(cfg.data_dir, "ledger")
+    os.makedirs(path, exist_ok=True)
+    try:
+        store = LevelDBStore(path)
+    except Exception as e:
+        if "lock" in str(e).lower():
+            raise StartupError(
+                f"data dir {cfg.data_dir} is in use by another bakong-node process"
+            ) from None
+        raise StartupError(f"cannot open LevelDB at {path}: {e}") from None
+    genesis = load_genesis(cfg.genesis_file)
+    try:
+        existing = store.get(K.height_key(K.BLOCK, 1)) is not None or store.get(K.TOP) is not None
+        if not existing:
+            ledger = Ledger.create(store, genesis)
+            log.info("genesis_committed", hash=block_hash(genesis.block_v1).hex()[:16])
+        else:
+            ledger = Ledger.open(store)
+            first = ledger.get_block(1)
+            if first is None or block_hash(first[0].block_v1) != block_hash(genesis.block_v1):
+                raise StartupError(
+                    f"data dir {cfg.data_dir} holds another chain than genesis "
+                    f"{cfg.genesis_file}; use a fresh data dir"
+                )
+    except LedgerError as e:
+        store.close()
+        raise StartupError(f"ledger in {cfg.data_dir}: {e}") from None
+    return store, ledger
+
+
+def _server_ssl(tls: TlsConfig | None) -> ssl.SSLContext | None:
+    if tls is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls.ca_file)
+    ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def _client_ssl(tls: TlsConfig | None) -> ssl.SSLContext | None:
+    if tls is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca_file)
+    ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    ctx.check_hostname = False  # peers are authenticated by their validator key
+    return ctx
+
+
+def _split(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host, int(port)
+
+
+class Node:
+    """One validator's components, wired; :meth:`run` serves until cancelled."""
+
+    def __init__(self, cfg: NodeConfig, keypair: KeyPair, store: LevelDBStore, ledger: Ledger):
+        self.cfg = cfg
+        self.keypair = keypair
+        self.store = store
+        self.ledger = ledger
+        self.metrics = NodeMetrics()
+        self.started = time.time()
+        self.torii_ready = False
+        self._commit_times: deque[tuple[float, int]] = deque(maxlen=64)
+        self._last_block_ms = 0
+        self._round_started = time.monotonic()
+        params = ledger.params
+        self.validators = self._validator_keys()
+        self.verified = VerifiedCache()
+        self.torii = ToriiService(
+            ledger=ledger,
+            store=store,
+            submit_batch=self._submit,
+            limits=cfg.limits,
+            health=self.healthcheck,
+            metrics=self.metrics,
+        )
+        self.adapter = ChainAdapter(
+            ledger, keypair, cfg.limits.validation, self.verified, self.torii.proposal_executed
+        )
+        sign_state, locked_proposal = load_sign_state(store)
+        self.pipeline: Pipeline[Any, Any, Any] = Pipeline(
+            keypair,
+            verify,
+            self.validators,
+            self.adapter,
+            PipelineConfig(
+                proposal_timeout_ms=params.proposal_timeout_ms,
+                max_proposal_size=params.max_proposal_size,
+                max_pending_txs=cfg.limits.ordering.max_pending_txs,
+            ),
+            YacConfig(
+                vote_delay_ms=params.vote_delay_ms,
+                future_block_rounds=cfg.limits.consensus.future_block_rounds,
+                max_buffered_votes=cfg.limits.consensus.max_buffered_votes,
+            ),
+            sign_state,
+            locked_proposal,
+        )
+        self.net = PeerNetwork(
+            keypair,
+            cfg.chain_id,
+            cfg.p2p_listen,
+            cfg.limits.peers,
+            self._peer_allowed,
+            TcpTransport(
+                server_ssl=_server_ssl(cfg.peer_tls), client_ssl=_client_ssl(cfg.peer_tls)
+            ),
+            random.Random(),
+            top_height=lambda: self.ledger.height,
+        )
+        self.driver = ConsensusDriver(
+            self.pipeline,
+            self.adapter,
+            self.net,
+            store,
+            cfg.limits,
+            self.metrics,
+            Hooks(committed=self._committed, round_changed=self._round_changed),
+        )
+        self.metrics.height.set(ledger.height)
+
+    # --- membership --------------------------------------------------------------------
+
+    def _validator_keys(self) -> list[str]:
+        return [p.peer_key.lower() for p in self.ledger.validators()]
+
+    def _peer_allowed(self, key: str) -> bool:
+        k = key.lower()
+        return k in self.validators or any(
+            p.peer_key.lower() == k for p in self.ledger.syncing_peers()
+        )
+
+    def _peer_map(self) -> dict[str, str]:
+        me = self.keypair.public_key
+        peers = {p.peer_key.lower(): p.address for p in self.ledger.validators()}
+        peers.update({p.peer_key.lower(): p.address for p in self.ledger.syncing_peers()})
+        peers.pop(me, None)
+        return peers
+
+    # --- hooks -------------------------------------------------------------------------
+
+    def _submit(self, batch: Any) -> bool:
+        return self.driver.submit(batch)
+
+    def _committed(self, c: Committed) -> None:
+        stored = self.ledger.get_block(c.height)
+        if stored is not None:
+            block = stored[0]
+            self.torii.block_committed(block)
+            self._last_block_ms = block.block_v1.payload.created_time or int(time.time() * 1000)
+        now = time.monotonic()
+        self.metrics.commit_latency.observe(now - self._round_started)
+        self._round_started = now
+        self.metrics.height.set(c.height)
+        self.metrics.blocks.inc()
+        self.metrics.txs_committed.inc(len(c.tx_hashes))
+        self.metrics.txs_rejected.inc(len(c.rejected))
+        self._commit_times.append((now, len(c.tx_hashes)))
+        keys = self._validator_keys()
+        if keys != self.validators:
+            log.info("validator_set_changed", height=c.height, validators=len(keys))
+            self.validators = keys
+            self._apply_validator_change(keys)
+            self.net.set_peers(self._peer_map())
+        log.info(
+            "block_committed",
+            height=c.height,
+            txs=len(c.tx_hashes),
+            rejected=len(c.rejected),
+            hash=c.block_hash.hex()[:16],
+        )
+
+    def _apply_validator_change(self, keys: list[str]) -> None:
+        """The new set decides from the next height on (AddPeer/RemovePeer just committed)."""
+        setter = getattr(self.pipeline, "set_validators", None)
+        if setter is None:
+            log.error("validator_change_unsupported", validators=len(keys))
+            return
+        setter(keys)
+
+    def _round_changed(self, r: Round) -> None:
+        if r.reject_round:
+            self.torii.round_passed()
+
+    # --- health ------------------------------------------------------------------------
+
+    def tps(self) -> float:
+        now = time.monotonic()
+        recent = [(t, n) for t, n in self._commit_times if now - t <= 10.0]
+        if not recent:
+            return 0.0
+        return sum(n for _, n in recent) / 10.0
+
+    def status(self) -> dict[str, Any]:
+        r = self.pipeline.yac.round
+        return {
+            "chain_id": self.cfg.chain_id,
+            "public_key": self.keypair.public_key,
+            "height": self.ledger.height,
+            "top_hash": self.ledger.top_hash.hex(),
+            "round": [r.block_round, r.reject_round],
+            "validators": len(self.validators),
+            "is_validator": self.keypair.public_key in self.validators,
+            "peers": len(self.net.connected()),
+            "tps": round(self.tps(), 1),
+            "last_block_time_ms": self._last_block_ms,
+            "pending_txs": self.pipeline.cache.tx_count,
+            "mst_pending": len(self.torii.mst),
+            "is_syncing": self.ledger.height + 1 < r.block_round,
+            "torii_ready": self.torii_ready,
+            "uptime_s": round(time.time() - self.started, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+
+    def health(self) -> dict[str, Any]:
+        r = self.pipeline.yac.round
+        return {
+            "memory_consumption": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "last_block_round": self.ledger.height,
+            "last_reject_round": r.reject_round,
+            "is_syncing": self.ledger.height + 1 < r.block_round,
+            "status": "running" if self.torii_ready else "initialization",
+        }
+
+    def healthcheck(self) -> qry_responses_pb2.HealthcheckData:
+        h = self.health()
+        return qry_responses_pb2.HealthcheckData(
+            memory_consumption=h["memory_consumption"],
+            is_healthy=self.torii_ready,
+            is_syncing=h["is_syncing"],
+            last_block_height=self.ledger.height,
+            last_block_reject=h["last_reject_round"],
+        )
+
+    # --- run ---------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        next_mst = trio.current_time() + MST_EXPIRY_INTERVAL_S
+        while True:
+            await trio.sleep(STATUS_INTERVAL_S)
+            self.metrics.peers_connected.set(len(self.net.connected()))
+            self.net.broadcast(status_frame(self.ledger.height, self.pipeline.yac.round))
+            if trio.current_time() >= next_mst:
+                next_mst = trio.current_time() + MST_EXPIRY_INTERVAL_S
+                self.torii.expire_mst(int(time.time() * 1000))
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        cfg = self.cfg
+        grpc = GrpcServer(
+            self.torii.methods(),
+            max_message_bytes=cfg.limits.validation.max_grpc_message_bytes,
+            max_concurrent_handlers=cfg.limits.torii.max_concurrent_rpcs * 4,
+            ssl_context=_server_ssl(cfg.torii_tls),
+        )
+        http = HttpEndpoint(self.metrics.render, self.health, self.status)
+        async with trio.open_nursery() as nursery:
+            p2p = await nursery.start(self.net.run)
+            self.net.set_peers(self._peer_map())
+            await nursery.start(self.driver.run)
+            host, port = _split(cfg.torii_listen)
+            await nursery.start(grpc.serve, host, port)
+            mhost, mport = _split(cfg.metrics_listen)
+            await nursery.start(http.serve, mhost, mport)
+            nursery.start_soon(self._housekeeping)
+            self.torii_ready = True
+            log.info(
+                "node_started",
+                key=self.keypair.public_key[:16],
+                height=self.ledger.height,
+                torii=cfg.torii_listen,
+                p2p=p2p,
+                metrics=cfg.metrics_listen,
+                validators=len(self.validators),
+            )
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(3):
+                    await grpc.shutdown(grace=2.0)
+                self.net.close()
+
+
+async def _serve(cfg: NodeConfig, keypair: KeyPair, store: LevelDBStore, ledger: Ledger) -> None:
+    node = Node(cfg, keypair, store, ledger)
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            await nursery.start(node.run)
+            async for signum in signals:
+                log.info("shutdown", signal=signal.Signals(signum).name, height=ledger.height)
+                nursery.cancel_scope.cancel()
+                break
+
+
+def run_node(cfg: NodeConfig) -> int:
+    setup_logging(cfg.log_level, cfg.log_format)
+    keypair = load_key_file(cfg.key_file)
+    store, ledger = open_ledger(cfg)
+    try:
+        trio.run(_serve, cfg, keypair, store, ledger)
+    except OSError as e:
+        log.error("startup_failed", error=str(e))
+        raise StartupError(f"cannot listen: {e}") from None
+    finally:
+        store.close()
+    log.info("stopped", height=ledger.height)
+    return 0
+
+
+__all__ = ["Node", "StartupError", "load_genesis", "open_ledger", "run_node"]

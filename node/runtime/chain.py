@@ -1,0 +1,198 @@
+"""The consensus pipeline's ledger seam, implemented over ``node.state.Ledger``.
+
+Proposals are ``iroha.protocol.Proposal`` messages built from whole batches; executing
+one first re-checks every transaction statelessly against the proposal's created_time
+(signatures are verified once per node: hashes verified before are remembered), then
+runs it on a scratch view of the ledger. An invalid proposal (bad tx, split batch, wrong
+height) yields ``None``: the node votes for nothing. Blocks are signed by this
+validator; the signatures of a commit certificate's voters become the committed block's
+``Block_v1.signatures`` as in Iroha.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from node.config import ValidationLimits
+from node.consensus.pipeline import BlockCandidate
+from node.consensus.vote import Vote
+from node.crypto import KeyPair, verify
+from node.model import Batch, BatchType, Tx, block_hash, group_batches, proposal_hash
+from node.proto.iroha import block_pb2, primitive_pb2, proposal_pb2
+from node.state import ExecutionResult, Ledger, LedgerError
+from node.sync.certificate import decode_certificate, encode_certificate
+from node.validation import StatelessValidator
+
+MAX_CANDIDATES = 8
+
+
+class VerifiedCache:
+    """Hashes of transactions whose signatures this node already verified (bounded LRU)."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self._size = size
+        self._d: OrderedDict[bytes, None] = OrderedDict()
+
+    def __contains__(self, h: bytes) -> bool:
+        return h in self._d
+
+    def add_all(self, hashes: Sequence[bytes]) -> None:
+        d = self._d
+        for h in hashes:
+            d[h] = None
+        while len(d) > self._size:
+            d.popitem(last=False)
+
+
+class ChainAdapter:
+    """``node.consensus.pipeline.Ledger`` for a real node."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        keypair: KeyPair,
+        limits: ValidationLimits,
+        verified: VerifiedCache,
+        on_executed: Callable[[ExecutionResult], None] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.keypair = keypair
+        self.limits = limits
+        self.verified = verified
+        self.on_executed = on_executed
+        self._results: OrderedDict[bytes, ExecutionResult] = OrderedDict()
+
+    # --- reads ----------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self.ledger.height
+
+    @property
+    def top_hash(self) -> bytes:
+        return self.ledger.top_hash
+
+    # --- proposals ------------------------------------------------------------------
+
+    def make_proposal(
+        self, height: int, created_time_ms: int, batches: Sequence[Batch]
+    ) -> proposal_pb2.Proposal:
+        p = proposal_pb2.Proposal(height=height, created_time=created_time_ms)
+        p.transactions.extend(t.pb for b in batches for t in b.txs)
+        return p
+
+    def proposal_hash(self, proposal: proposal_pb2.Proposal) -> bytes:
+        return proposal_hash(proposal)
+
+    def _validator(self) -> StatelessValidator:
+        def cached_verify(public_key: str, message: bytes, signature: bytes) -> bool:
+            return verify(public_key, message, signature)
+
+        return StatelessValidator(self.ledger.params, self.limits, cached_verify)
+
+    def _stateless_ok(self, txs: list[Tx], created_time: int) -> bool:
+        """Every batch complete and valid at the proposal's time; signatures once per node."""
+        batches = group_batches(txs)
+        # txs seen before were verified with their signatures; only check the rest fully
+        fresh = [b for b in batches if not all(t.hash in self.verified for t in b.txs)]
+        v = self._validator()
+        for b in fresh:
+            if v.batch_reasons(b, created_time) is not None:
+                return False
+        self.verified.add_all([t.hash for b in fresh for t in b.txs])
+        # batches whose signatures were known still need their time window checked
+        for b in batches:
+            if b.type != BatchType.SINGLE and b not in fresh:
+                meta = b.txs[0].batch_meta
+                if meta is None or len(meta.reduced_hashes) != len(b.txs):
+                    return False
+        return True
+
+    def execute(self, proposal: proposal_pb2.Proposal) -> BlockCandidate | None:
+        if proposal.height != self.ledger.height + 1 or not proposal.transactions:
+            return None
+        txs = [Tx(t) for t in proposal.transactions]
+        if not self._stateless_ok(txs, proposal.created_time):
+            return None
+        try:
+            result = self.ledger.execute(txs, proposal.height, proposal.created_time)
+        except LedgerError:
+            return None
+        self._results[result.block_hash] = result
+        while len(self._results) > MAX_CANDIDATES:
+            self._results.popitem(last=False)
+        if self.on_executed is not None:
+            self.on_executed(result)
+        signature = self.keypair.sign(result.block.payload.SerializeToString())
+        return BlockCandidate(
+            height=result.height,
+            block_hash=result.block_hash,
+            proposal_hash=proposal_hash(proposal),
+            tx_hashes=tuple(t.hash for t in result.txs),
+            rejected=tuple(result.rejected_hashes),
+            block_signature=signature,
+        )
+
+    # --- commit ---------------------------------------------------------------------
+
+    @staticmethod
+    def _block_signatures(certificate: Sequence[Vote]) -> list[primitive_pb2.Signature]:
+        seen: set[str] = set()
+        out = []
+        for v in certificate:
+            if v.block_signature and v.public_key not in seen:
+                seen.add(v.public_key)
+                out.append(
+                    primitive_pb2.Signature(
+                        public_key=v.public_key, signature=v.block_signature.hex()
+                    )
+                )
+        return out
+
+    def commit(self, block_hash_: bytes, certificate: tuple[Vote, ...]) -> BlockCandidate | None:
+        result = self._results.get(block_hash_)
+        if result is None or result.height != self.ledger.height + 1:
+            return None
+        try:
+            self.ledger.commit(
+                result, self._block_signatures(certificate), encode_certificate(certificate)
+            )
+        except LedgerError:
+            return None
+        self._results.clear()
+        return BlockCandidate(
+            height=result.height,
+            block_hash=result.block_hash,
+            proposal_hash=b"",
+            tx_hashes=tuple(t.hash for t in result.txs),
+            rejected=tuple(result.rejected_hashes),
+        )
+
+    def block_info(self, block: block_pb2.Block) -> tuple[int, bytes]:
+        return block.block_v1.payload.height, block_hash(block.block_v1)
+
+    def committed_block(self, height: int) -> tuple[block_pb2.Block, tuple[Vote, ...]] | None:
+        stored = self.ledger.get_block(height)
+        if stored is None:
+            return None
+        block, raw = stored
+        votes = decode_certificate(raw) if raw else []
+        return block, tuple(votes or ())
+
+    def apply_block(
+        self, block: block_pb2.Block, certificate: tuple[Vote, ...]
+    ) -> BlockCandidate | None:
+        p = block.block_v1.payload
+        try:
+            self.ledger.apply_block(block, encode_certificate(certificate))
+        except LedgerError:
+            return None
+        self._results.clear()
+        return BlockCandidate(
+            height=p.height,
+            block_hash=block_hash(block.block_v1),
+            proposal_hash=b"",
+            tx_hashes=tuple(Tx(t).hash for t in p.transactions),
+            rejected=tuple(bytes.fromhex(h) for h in p.rejected_transactions_hashes),
+        )

@@ -1,0 +1,308 @@
+"""The consensus driver: the one trio task that owns a validator's pipeline.
+
+It feeds the pure :class:`node.consensus.pipeline.Pipeline` with events (peer frames,
+fired timers, local submissions) and executes the actions it returns **in order**:
+``PersistVote`` is a synced LevelDB write before the ``Send`` that follows it; a
+``Committed`` block is durable before Torii may say COMMITTED. Timers live in one heap
+(no task per timer). Batches accepted by Torii are gossiped to the other validators in
+coalesced frames; batches gossiped by peers are checked statelessly (signatures on a
+worker thread) before they enter the ordering cache.
+"""
+
+from __future__ import annotations
+
+import heapq
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from node.config import Limits
+from node.consensus.pipeline import (
+    BatchesMsg,
+    Broadcast,
+    Committed,
+    MessageReceived,
+    PersistLockedProposal,
+    Pipeline,
+    Send,
+    SetTimer,
+    TimerExpired,
+)
+from node.consensus.vote import Vote
+from node.consensus.yac import PersistVote, ReportEquivocation, SignState
+from node.log import get_logger
+from node.metrics import NodeMetrics
+from node.model import Batch, Round
+from node.net import PeerNetwork
+from node.ordering import AddResult
+from node.proto.iroha import proposal_pb2
+from node.proto.peer import peer_pb2
+from node.runtime import codec
+from node.runtime.chain import ChainAdapter
+from node.storage.kv import KVStore, WriteBatch
+from node.sync.certificate import decode_certificate, encode_certificate
+from node.validation import StatelessValidator
+
+log = get_logger("consensus")
+
+VOTE_KEY = b"y/vote"  # last phase-1 vote: round, proposal hash, block hash
+COMMIT_KEY = b"y/commit"  # last commit vote, then the polka (VoteState) it followed
+PROPOSAL_KEY = b"y/locked_proposal"  # height, then the Proposal we are locked on
+_ROUND = struct.Struct(">QI")
+_HEIGHT = struct.Struct(">Q")
+GOSSIP_INTERVAL_S = 0.005
+EVENT_QUEUE = 4096
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _signed(a: PersistVote) -> bytes:
+    return (
+        _ROUND.pack(a.round.block_round, a.round.reject_round)
+        + bytes([len(a.proposal_hash), len(a.block_hash)])
+        + a.proposal_hash
+        + a.block_hash
+    )
+
+
+def _unsigned(raw: bytes) -> tuple[tuple[Round, bytes, bytes], bytes]:
+    h, r = _ROUND.unpack_from(raw)
+    i = _ROUND.size
+    np, nb = raw[i], raw[i + 1]
+    ph = raw[i + 2 : i + 2 + np]
+    bh = raw[i + 2 + np : i + 2 + np + nb]
+    return (Round(h, r), ph, bh), raw[i + 2 + np + nb :]
+
+
+def save_sign_state(store: KVStore, a: PersistVote) -> None:
+    """One synced write before the vote leaves the process (never sign twice)."""
+    batch = WriteBatch()
+    if a.phase == 1:
+        batch.put(VOTE_KEY, _signed(a))
+    else:
+        batch.put(COMMIT_KEY, _signed(a) + encode_certificate(a.justification))
+    store.write(batch, sync=True)
+
+
+def save_locked_proposal(store: KVStore, height: int, proposal: proposal_pb2.Proposal) -> None:
+    batch = WriteBatch()
+    batch.put(PROPOSAL_KEY, _HEIGHT.pack(height) + proposal.SerializeToString())
+    store.write(batch, sync=True)
+
+
+def load_sign_state(store: KVStore) -> tuple[SignState | None, proposal_pb2.Proposal | None]:
+    vote_raw, commit_raw = store.get(VOTE_KEY), store.get(COMMIT_KEY)
+    state = None
+    if vote_raw is not None or commit_raw is not None:
+        vote = _unsigned(vote_raw)[0] if vote_raw is not None else None
+        commit: tuple[Round, bytes, bytes] | None = None
+        justification: tuple[Vote, ...] = ()
+        if commit_raw is not None:
+            commit, rest = _unsigned(commit_raw)
+            justification = tuple(decode_certificate(rest) or ())
+        state = SignState(vote, commit, justification)
+    proposal = None
+    raw = store.get(PROPOSAL_KEY)
+    if raw is not None:
+        proposal = proposal_pb2.Proposal.FromString(raw[_HEIGHT.size :])
+    return state, proposal
+
+
+@dataclass
+class Hooks:
+    """What the rest of the node learns from consensus."""
+
+    committed: Callable[[Committed], None]
+    round_changed: Callable[[Round], None]
+
+
+class ConsensusDriver:
+    def __init__(
+        self,
+        pipeline: Pipeline[Any, Any, Any],
+        adapter: ChainAdapter,
+        net: PeerNetwork,
+        store: KVStore,
+        limits: Limits,
+        metrics: NodeMetrics,
+        hooks: Hooks,
+    ) -> None:
+        self.pipeline = pipeline
+        self.adapter = adapter
+        self.net = net
+        self.store = store
+        self.limits = limits
+        self.metrics = metrics
+        self.hooks = hooks
+        self.me = pipeline.me
+        self._timers: list[tuple[float, int, SetTimer]] = []
+        self._seq = 0
+        self._events_send, self._events = trio.open_memory_channel[tuple[str, Any]](EVENT_QUEUE)
+        self._gossip: list[Batch] = []
+        self._gossip_wake = trio.Event()
+        self.dropped: dict[str, int] = {}
+        self.last_round = Round(0, 0)
+
+    # --- inputs ----------------------------------------------------------------------
+
+    def submit(self, batch: Batch) -> bool:
+        """From Torii (already statelessly valid): into our cache and gossiped to peers."""
+        res = self.pipeline.submit(batch)
+        if res in (AddResult.BUSY, AddResult.TOO_LARGE):
+            return False
+        self.adapter.verified.add_all(batch.tx_hashes)
+        if res is AddResult.ACCEPTED:
+            self._gossip.append(batch)
+            self._gossip_wake.set()
+        self.metrics.pending_txs.set(self.pipeline.cache.tx_count)
+        return True
+
+    def _drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        self.metrics.peer_frames_dropped.labels(reason).inc()
+
+    # --- tasks -----------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._pump_inbound)
+            nursery.start_soon(self._gossip_loop)
+            self._execute(self.pipeline.start(now_ms()))
+            task_status.started()
+            await self._main_loop()
+
+    async def _pump_inbound(self) -> None:
+        verifier = self._batch_checker()
+        async for peer, frame in self.net.inbound:
+            kind = frame.WhichOneof("kind")
+            if kind == "status":
+                continue
+            msg, why = codec.decode(frame)
+            if msg is None:
+                self._drop(why)
+                log.debug("frame_dropped", peer=peer[:16], reason=why)
+                continue
+            if isinstance(msg, BatchesMsg):
+                msg = await verifier(peer, msg)
+                if msg is None:
+                    continue
+            await self._events_send.send(("msg", (peer, msg)))
+
+    def _batch_checker(self) -> Callable[[str, BatchesMsg[Batch]], Any]:
+        async def check(peer: str, msg: BatchesMsg[Batch]) -> BatchesMsg[Batch] | None:
+            fresh = [
+                b for b in msg.batches if not all(h in self.adapter.verified for h in b.tx_hashes)
+            ]
+            if fresh:
+                v = StatelessValidator(self.adapter.ledger.params, self.limits.validation)
+                now = now_ms()
+                reasons = await trio.to_thread.run_sync(
+                    lambda: [v.batch_reasons(b, now) for b in fresh]
+                )
+                bad = {id(b) for b, r in zip(fresh, reasons, strict=True) if r is not None}
+                if bad:
+                    self._drop("invalid_gossiped_batch")
+                    log.info("gossip_invalid", peer=peer[:16], batches=len(bad))
+                good = [b for b in msg.batches if id(b) not in bad]
+                self.adapter.verified.add_all([h for b in good for h in b.tx_hashes])
+                return BatchesMsg(tuple(good)) if good else None
+            return msg
+
+        return check
+
+    async def _gossip_loop(self) -> None:
+        max_frame = self.limits.peers.max_frame_bytes // 2
+        while True:
+            await self._gossip_wake.wait()
+            self._gossip_wake = trio.Event()
+            await trio.sleep(GOSSIP_INTERVAL_S)  # coalesce what arrives meanwhile
+            pending, self._gossip = self._gossip, []
+            chunk: list[Batch] = []
+            size = 0
+            for b in pending:
+                n = sum(t.pb.ByteSize() for t in b.txs)
+                if chunk and size + n > max_frame:
+                    self.net.broadcast(codec.encode(BatchesMsg(tuple(chunk)), max_frame))
+                    chunk, size = [], 0
+                chunk.append(b)
+                size += n
+            if chunk:
+                self.net.broadcast(codec.encode(BatchesMsg(tuple(chunk)), max_frame))
+
+    async def _main_loop(self) -> None:
+        while True:
+            deadline = self._timers[0][0] if self._timers else float("inf")
+            item: tuple[str, Any] | None = None
+            with trio.move_on_at(deadline):
+                item = await self._events.receive()
+            now = trio.current_time()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, t = heapq.heappop(self._timers)
+                self._execute(
+                    self.pipeline.step(TimerExpired(t.kind, t.round, t.attempt, now_ms()))
+                )
+            if item is not None:
+                kind, payload = item
+                if kind == "msg":
+                    peer, msg = payload
+                    self._execute(self.pipeline.step(MessageReceived(peer, msg, now_ms())))
+            self._report_round()
+
+    # --- actions ---------------------------------------------------------------------
+
+    def _execute(self, actions: list[Any]) -> None:
+        for a in actions:
+            if isinstance(a, Send):
+                if a.to == self.me:
+                    self._events_send.send_nowait(("msg", (self.me, a.message)))
+                elif not self.net.send(
+                    a.to, codec.encode(a.message, self.limits.peers.max_frame_bytes)
+                ):
+                    self._drop("send_queue_full")
+                if type(a.message).__name__ == "VotesMsg":
+                    self.metrics.votes_sent.inc()
+            elif isinstance(a, Broadcast):
+                self.net.broadcast(codec.encode(a.message, self.limits.peers.max_frame_bytes))
+                if type(a.message).__name__ == "VotesMsg":
+                    self.metrics.votes_sent.inc()
+            elif isinstance(a, SetTimer):
+                self._seq += 1
+                deadline = trio.current_time() + a.delay_ms / 1000
+                heapq.heappush(self._timers, (deadline, self._seq, a))
+            elif isinstance(a, PersistVote):
+                save_sign_state(self.store, a)
+            elif isinstance(a, PersistLockedProposal):
+                save_locked_proposal(self.store, a.height, a.proposal)
+            elif isinstance(a, Committed):
+                self.hooks.committed(a)
+                self.metrics.pending_txs.set(self.pipeline.cache.tx_count)
+            elif isinstance(a, ReportEquivocation):
+                self.metrics.equivocations.inc()
+                log.warning("equivocation", key=a.public_key[:16], round=str(a.round))
+
+    def _report_round(self) -> None:
+        r = self.pipeline.yac.round
+        if r != self.last_round:
+            if (
+                r.block_round == self.last_round.block_round
+                and r.reject_round > self.last_round.reject_round
+            ):
+                self.metrics.reject_rounds.inc()
+            self.last_round = r
+            self.metrics.block_round.set(r.block_round)
+            self.metrics.reject_round.set(r.reject_round)
+            self.hooks.round_changed(r)
+
+
+def status_frame(height: int, round_: Round) -> peer_pb2.Frame:
+    f = peer_pb2.Frame()
+    f.status.top_height = height
+    f.status.round.block_round = round_.block_round
+    f.status.round.reject_round = round_.reject_round
+    return f
