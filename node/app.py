@@ -281,7 +281,17 @@ class Node:
             "torii_ready": self.torii_ready,
             "uptime_s": round(time.time() - self.started, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "net": self._net_stats(),
+            "dropped": dict(self.driver.dropped),
         }
+
+    def _net_stats(self) -> dict[str, Any]:
+        st = self.net.stats
+        out: dict[str, Any] = {
+            k: v for k, v in vars(st).items() if isinstance(v, int) and not isinstance(v, bool)
+        }
+        out["refused"] = dict(st.refused)
+        return out
 
     def health(self) -> dict[str, Any]:
         r = self.pipeline.yac.round
