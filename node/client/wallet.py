@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -660,7 +660,7 @@ async def cosign(
 
 async def watch_blocks(
     client: ToriiClient, who: Identity, now_ms: Clock = wall_clock_ms
-) -> AsyncIterator[BlockSummary]:
+) -> AsyncGenerator[BlockSummary, None]:
     """Blocks committed from now on (FetchCommits), until the caller stops iterating.
 
     Raises QueryError("STATEFUL_INVALID") when the peer refuses the stream (no
