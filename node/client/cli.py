@@ -814,7 +814,7 @@ def _batch(args: argparse.Namespace) -> int:
     signed = sign_by_creator(txs, keys)
 
     async def action(client: ToriiClient) -> int:
-        res = await wallet.submit_and_wait(client, signed, timeout=args.timeout)
+        res = await wallet.submit_batch_and_wait(client, signed, timeout=args.timeout, keys=keys)
         data = res.as_dict()
         data["type"] = "ATOMIC" if args.atomic else "ORDERED"
         return _batch_outcome(args, res, data)

@@ -487,13 +487,14 @@ async def submit_and_wait(
     *,
     timeout: float = 30.0,
     wait: bool = True,
-    heights_for: Identity | None = None,
+    heights_for: Identity | Mapping[str, KeyPair] | None = None,
 ) -> BatchResult:
     """Send ``txs`` (one tx with Torii, several with ListTorii) and follow each.
 
     A tx that lacks signatures for its quorum stops at MST_PENDING. With ``wait`` False
     the results are the statuses right after sending. ``heights_for``: find the block
-    height of committed txs created by that identity (see find_height).
+    height of committed txs created by that identity, or by any account of a mapping
+    account id -> key (see find_height).
     """
     if not txs:
         raise ValueError("nothing to submit")
@@ -512,11 +513,17 @@ async def submit_and_wait(
         left = max(0.0, deadline - trio.current_time())
         results.append(await follow(client, t.hash, left, until_pending=short))
     if heights_for is not None and wait:
+        keys = (
+            {heights_for.account_id: heights_for.key}
+            if isinstance(heights_for, Identity)
+            else heights_for
+        )
         near: int | None = None
         out = []
         for t, res in zip(txs, results, strict=True):
-            if res.committed:
-                h = await find_height(client, heights_for, t, near)
+            key = keys.get(t.creator)
+            if res.committed and key is not None:
+                h = await find_height(client, Identity(t.creator, key), t, near)
                 near = h if h is not None else near
                 res = TxResult(
                     res.tx_hash, res.status, res.reason, res.command, res.error_code,
@@ -528,10 +535,15 @@ async def submit_and_wait(
 
 
 async def submit_batch_and_wait(
-    client: ToriiClient, txs: Sequence[Tx], *, timeout: float = 30.0
+    client: ToriiClient,
+    txs: Sequence[Tx],
+    *,
+    timeout: float = 30.0,
+    keys: Mapping[str, KeyPair] | None = None,
 ) -> BatchResult:
-    """A signed batch (make_batch + signatures) through ListTorii, each tx followed."""
-    return await submit_and_wait(client, txs, timeout=timeout)
+    """A signed batch (make_batch + signatures) through ListTorii, each tx followed;
+    ``keys`` (creator -> key) lets committed txs report their block height."""
+    return await submit_and_wait(client, txs, timeout=timeout, heights_for=keys)
 
 
 async def transfer_and_wait(
@@ -583,10 +595,8 @@ async def settle(
 ) -> BatchResult:
     """Submit a cross-border settlement (one ATOMIC batch) and follow every tx."""
     txs = build_settlement(settlement, now_ms(), keys)
-    key = keys.get(settlement.payer)
-    first = key if isinstance(key, KeyPair) else (key[0] if key else None)
-    who = Identity(settlement.payer, first) if first is not None else None
-    return await submit_and_wait(client, txs, timeout=timeout, heights_for=who)
+    first = {a: k if isinstance(k, KeyPair) else k[0] for a, k in keys.items() if k}
+    return await submit_and_wait(client, txs, timeout=timeout, heights_for=first)
 
 
 # --------------------------------------------------------------------------- multisig
@@ -652,7 +662,7 @@ async def cosign(
     else:
         batch = list(target)
     signed = cosigned(batch, who)
-    return await submit_and_wait(client, signed, timeout=timeout)
+    return await submit_and_wait(client, signed, timeout=timeout, heights_for=who)
 
 
 # --------------------------------------------------------------------------- blocks
