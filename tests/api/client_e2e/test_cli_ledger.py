@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -101,7 +102,7 @@ async def test_transfer_balance_status_and_blocks_watch(tmp_path: Path) -> None:
             ],
         }
 
-        tx_hash, height = hashes[0]
+        tx_hash = hashes[0][0]
         r = await s.run("tx", "status", tx_hash, "--torii", s.target)
         assert (r.returncode, r.stdout) == (0, "COMMITTED: committed\n")
         r = await s.run("tx", "status", "ab" * 32, "--torii", s.target, "--json")
@@ -172,7 +173,7 @@ async def test_account_show_and_create(tmp_path: Path) -> None:
         one_line_error(r, 1, "no such account")
 
 
-def write_batch(s: Server, path: Path, entries: list[dict[str, object]]) -> str:
+def write_batch(s: Server, path: Path, entries: Sequence[object]) -> str:
     path.write_text(json.dumps(entries))
     return str(path)
 
@@ -186,7 +187,8 @@ async def test_batch_files_atomic_and_ordered(tmp_path: Path) -> None:
             {"creator": "dara@abaa", "key": keys["dara@abaa"],
              "transfer": [{"to": "coffee_shop@aclb", "asset": "usd#bakong", "amount": "2.25",
                            "description": "latte"}],
-             "commands": [{"setAccountDetail": {"accountId": "dara@abaa", "key": "fav", "value": "latte"}}]},
+             "commands": [{"setAccountDetail": {"accountId": "dara@abaa", "key": "fav",
+                                                "value": "latte"}}]},
         ]  # fmt: skip
         r = await s.run(
             "batch", "--atomic", write_batch(s, tmp_path / "a.json", good), "--torii", s.target
