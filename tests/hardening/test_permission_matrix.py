@@ -317,11 +317,10 @@ def build_command(variant: str, creator: str, target: str) -> C.Command:
         role.permissions.append(primitive_pb2.RolePermission.Value(perm))  # type: ignore[arg-type]
         return cmd(create_role=role)
     if name == "GrantPermission":
-        g = primitive_pb2.GrantablePermission.Value(arg)
-        return cmd(grant_permission=C.GrantPermission(account_id=target, permission=g))
+        return cmd(grant_permission=C.GrantPermission(account_id=target, permission=arg))
     if name == "RevokePermission":
-        g = primitive_pb2.GrantablePermission.Value("can_transfer_my_assets")
-        return cmd(revoke_permission=C.RevokePermission(account_id=target, permission=g))
+        revoke = C.RevokePermission(account_id=target, permission="can_transfer_my_assets")
+        return cmd(revoke_permission=revoke)
     if name == "SetSettingValue":
         return cmd(set_setting_value=C.SetSettingValue(key="MaxDescriptionSize", value="200"))
     if name == "CallEngine":
@@ -383,14 +382,12 @@ GRANTED_USE: dict[str, str] = {
 
 
 def grant(owner: str, grantee: str, permission: str) -> Tx:
-    g = primitive_pb2.GrantablePermission.Value(permission)
-    c = cmd(grant_permission=C.GrantPermission(account_id=grantee, permission=g))
+    c = cmd(grant_permission=C.GrantPermission(account_id=grantee, permission=permission))
     return tx(owner, [c], [KEYS[owner]])
 
 
 def revoke(owner: str, grantee: str, permission: str) -> Tx:
-    g = primitive_pb2.GrantablePermission.Value(permission)
-    c = cmd(revoke_permission=C.RevokePermission(account_id=grantee, permission=g))
+    c = cmd(revoke_permission=C.RevokePermission(account_id=grantee, permission=permission))
     return tx(owner, [c], [KEYS[owner]])
 
 
