@@ -1142,7 +1142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except CliError as e:
-        print(f"bakong: {e}", file=sys.stderr)
+        # one line, whatever a library put in the message
+        text = " ".join(str(e).split())
+        print(f"bakong: {text}", file=sys.stderr)
         return e.status
     except KeyboardInterrupt:
         return 130
