@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node.client import builders
 from node.crypto import KeyPair, KeyScheme, verify
 from node.model import group_batches
 from node.payments.crossborder import (
@@ -25,6 +27,8 @@ from node.payments.crossborder import (
     quote_outbound,
     settlement_txs,
 )
+from node.payments.khqr import KHQR, encode
+from node.payments.pay import PaymentError, payment_tx, plan_khqr_payment, sign_by_creator
 from node.proto.iroha import transaction_pb2
 
 GW = KeyPair.generate(KeyScheme.ED25519, rng=random.Random(1))
@@ -158,7 +162,7 @@ def test_inbound_batch_shape_and_record() -> None:
     assert meta is not None and meta.type == ATOMIC
     assert list(meta.reduced_hashes) == [t.reduced_hash.hex() for t in txs]
     assert all(t.batch_meta == meta for t in txs)
-    assert batch.fully_signed
+    assert batch.fully_signed()
     pay, fee = txs
     assert pay.creator == fee.creator == "alipay_gw@aclb"
     assert pay.created_time == T0
@@ -275,3 +279,105 @@ def test_tiny_fee_rounds_to_nothing() -> None:
     # 10 % of 1 riel rounds to 0: the merchant gets 1 and there is no fee tx
     s = inbound(foreign_amount=Decimal(1), rate=Decimal(1), fee_bps=1000)
     assert (s.credited, s.fee) == (Decimal(1), Decimal(0))
+
+
+# --- node.payments.pay: KHQR payment planning and the helpers settlement shares ---------
+
+
+def khqr(currency: str, amount: str | None = None, **kw: Any) -> str:
+    code = KHQR(
+        account_id="coffee_shop@aclb",
+        merchant_name="Coffee Klaing",
+        merchant_city="Phnom Penh",
+        currency=currency,  # type: ignore[arg-type]
+        amount=None if amount is None else Decimal(amount),
+        **kw,
+    )
+    return encode(code, now_ms=T0)
+
+
+def test_plan_static_and_dynamic() -> None:
+    p = plan_khqr_payment(khqr("KHR") + "\n", "sokha@aclb", T0, Decimal(12000))
+    assert (p.payee, p.asset_id, p.amount_text, p.dynamic) == (
+        "coffee_shop@aclb",
+        "khr#bakong",
+        "12000",
+        False,
+    )
+    p = plan_khqr_payment(khqr("USD", "3.5", bill_number="INV-1"), "sokha@aclb", T0 + 1000)
+    assert (p.asset_id, p.amount_text, p.description, p.dynamic) == (
+        "usd#bakong",
+        "3.50",
+        "INV-1",
+        True,
+    )
+    tx = payment_tx(p, T0 + 5)
+    t = tx.commands[0].transfer_asset
+    assert (tx.creator, t.src_account_id, t.dest_account_id, t.amount, t.description) == (
+        "sokha@aclb",
+        "sokha@aclb",
+        "coffee_shop@aclb",
+        "3.50",
+        "INV-1",
+    )
+    assert tx.created_time == T0 + 5 and not tx.signatures
+
+
+@pytest.mark.parametrize(
+    ("code", "amount", "now", "fragment"),
+    [
+        ("static-khr", None, T0, "static KHQR (no amount)"),
+        ("dynamic-usd", "3.51", T0, "cannot be paid with another amount"),
+        ("dynamic-usd", None, T0 + 15 * 60_000 + 1, "expired"),
+        ("static-khr", "0.5", T0, "whole riel"),
+        ("static-khr", "-5", T0, "greater than 0"),
+        ("static-usd", "0.001", T0, "at most 2 decimals"),
+    ],
+)
+def test_plan_refuses(code: str, amount: str | None, now: int, fragment: str) -> None:
+    text = {
+        "static-khr": khqr("KHR"),
+        "static-usd": khqr("USD"),
+        "dynamic-usd": khqr("USD", "3.50"),
+    }[code]
+    with pytest.raises(PaymentError, match=re.escape(fragment)) as e:
+        plan_khqr_payment(text, "sokha@aclb", now, None if amount is None else Decimal(amount))
+    assert e.value.kind == "input"
+
+
+def test_plan_checks_the_wallet() -> None:
+    code = khqr("USD", "10.00")
+    ok = plan_khqr_payment(code, "sokha@aclb", T0, wallet={"usd#bakong": Decimal("10.00")})
+    assert ok.amount == 10
+    with pytest.raises(
+        PaymentError, match=re.escape("has 9.99 USD, the payment is 10.00 USD")
+    ) as e:
+        plan_khqr_payment(code, "sokha@aclb", T0, wallet={"usd#bakong": Decimal("9.99")})
+    assert e.value.kind == "funds"
+    with pytest.raises(PaymentError, match="holds no USD") as e:
+        plan_khqr_payment(code, "sokha@aclb", T0, wallet={"khr#bakong": Decimal(10**9)})
+    assert e.value.kind == "funds"
+    with pytest.raises(PaymentError, match="pays coffee_shop@aclb itself"):
+        plan_khqr_payment(code, "coffee_shop@aclb", T0)
+
+
+def test_sign_by_creator_signs_each_tx_with_its_creators_keys() -> None:
+    other = KeyPair.generate(KeyScheme.ED25519, rng=random.Random(3))
+    txs = builders.make_batch(
+        [
+            builders.build_tx("a@x", [builders.set_account_detail("a@x", "k", "v")], T0),
+            builders.build_tx("b@x", [builders.set_account_detail("b@x", "k", "v")], T0, 2),
+        ]
+    )
+    signed = sign_by_creator(txs, {"a@x": GW, "b@x": [CUSTOMER, other]})
+    assert [[s.public_key for s in t.signatures] for t in signed] == [
+        [GW.public_key],
+        [CUSTOMER.public_key, other.public_key],
+    ]
+    assert all(
+        verify(s.public_key, t.payload_bytes, bytes.fromhex(s.signature))
+        for t in signed
+        for s in t.signatures
+    )
+    with pytest.raises(KeyError, match="no key for b@x"):
+        sign_by_creator(txs, {"a@x": GW})
