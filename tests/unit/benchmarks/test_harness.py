@@ -1,0 +1,180 @@
+"""Smoke tests of the benchmark harness's pure pieces (no devnet, no long run)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from benchmarks import ceiling, consensus, loadgen
+from node.crypto import KeyPair, KeyScheme, verify
+from node.model import Tx
+
+# ------------------------------------------------------------------ percentiles
+
+
+def test_percentile_matches_linear_interpolation() -> None:
+    xs = [15.0, 20.0, 35.0, 40.0, 50.0]
+    assert consensus.percentile(xs, 0) == 15.0
+    assert consensus.percentile(xs, 100) == 50.0
+    assert consensus.percentile(xs, 50) == 35.0
+    assert consensus.percentile(xs, 40) == pytest.approx(29.0)  # 20 + 0.6 * 15
+    assert consensus.percentile([7.0], 99) == 7.0
+    assert math.isnan(consensus.percentile([], 50))
+    with pytest.raises(ValueError):
+        consensus.percentile(xs, 101)
+
+
+def test_percentile_ignores_input_order() -> None:
+    rng = random.Random(3)
+    xs = [rng.random() for _ in range(1001)]
+    shuffled = xs[:]
+    rng.shuffle(shuffled)
+    assert consensus.percentile(shuffled, 99) == consensus.percentile(sorted(xs), 99)
+    assert consensus.percentile(xs, 50) == sorted(xs)[500]
+
+
+def test_max_gap_counts_window_edges() -> None:
+    assert consensus.max_gap([1.0, 2.0, 6.0], 0.0, 7.0) == 4.0
+    assert consensus.max_gap([], 2.0, 5.0) == 3.0
+    assert consensus.max_gap([9.0, 0.5], 1.0, 3.0) == 2.0  # events outside ignored
+
+
+# ------------------------------------------------------------------ summary and JSON shape
+
+
+def _raw() -> dict[str, object]:
+    # 10 txs submitted at 0..9 s; commits 0.2 s later, except tx 4 rejected and tx 9 lost
+    sub = [float(i) for i in range(10)]
+    fin: list[float | None] = [s + 0.2 for s in sub]
+    status = [loadgen.COMMITTED] * 10
+    status[4], status[9] = loadgen.REJECTED, loadgen.PENDING
+    fin[9] = None
+    blocks = [
+        [f, i + 2, int(status[i] == loadgen.COMMITTED), 1, int(status[i] == loadgen.REJECTED)]
+        for i, f in enumerate(fin)
+        if f is not None
+    ]
+    return {"sub_t": sub, "fin_t": fin, "status": status, "blocks": blocks, "busy": 2}
+
+
+def test_summarize_counts_only_the_window() -> None:
+    out = consensus.summarize(_raw(), consensus.Window(2.0, 10.0))
+    assert out["submitted"] == 8  # txs 2..9
+    assert out["committed"] == 6  # not 4 (rejected), not 9 (lost)
+    assert out["rejected"] == 1 and out["lost"] == 1
+    # commits at 2.2, 3.2, 5.2 .. 8.2 (1.2 is before the window, 4 rejected, 9 lost)
+    assert out["committed_tps"] == round(6 / 8, 1)
+    assert out["latency_ms"]["p50"] == pytest.approx(200.0)
+    assert out["max_stall_s"] == pytest.approx(2.0)  # 3.2 -> (4.2 rejected: no block) 5.2
+    assert out["busy_answers"] == 2
+
+
+def test_summarize_kill_compares_before_and_after() -> None:
+    out = consensus.summarize(_raw(), consensus.Window(0.0, 10.0), kill_at=5.0)
+    kill = out["kill"]
+    assert kill["healthy_tps"] == pytest.approx(4 / 5)  # commits 0.2, 1.2, 2.2, 3.2
+    assert kill["after_tps"] == pytest.approx(4 / 5)  # 5.2, 6.2, 7.2, 8.2
+    assert kill["ratio"] == pytest.approx(1.0)
+
+
+def test_result_json_shape(tmp_path: Path) -> None:
+    """The keys the issue asks for, JSON-serializable, and the plot is written."""
+    window = consensus.Window(1.0, 9.0)
+    result = consensus.summarize(_raw(), window)
+    for key in ("committed_tps", "latency_ms", "submitted", "committed", "rejected"):
+        assert key in result
+    assert set(result["latency_ms"]) == {"p50", "p95", "p99"}
+    json.loads(json.dumps(result))
+    png = tmp_path / "plot.png"
+    consensus.plot(_raw(), window, png, "test", kill_at=5.0)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_timeline_buckets() -> None:
+    tl = consensus.timeline(_raw())
+    assert sum(tl["submitted"]) == 10
+    assert sum(tl["committed"]) == 8
+    assert tl["p50"][3] == pytest.approx(200.0)
+
+
+# ------------------------------------------------------------------ ceiling
+
+
+def test_ceiling_divides_the_machine_among_validators() -> None:
+    assert ceiling.ceiling_tps([6000.0, 4000.0], 4) == 2500.0
+    assert ceiling.ceiling_tps([6000.0], 1) == 6000.0
+    with pytest.raises(ValueError):
+        ceiling.ceiling_tps([1.0], 0)
+
+
+@pytest.mark.parametrize("scheme", list(KeyScheme))
+def test_unit_work_verifies_and_updates_state(scheme: KeyScheme, tmp_path: Path) -> None:
+    import plyvel
+
+    txs = ceiling.sample_txs(6, scheme, accounts=3)
+    balances: dict[str, int] = {}
+    db = plyvel.DB(str(tmp_path / "db"), create_if_missing=True)
+    try:
+        assert ceiling.unit_work(txs, balances, db) == 6
+        assert sum(balances.values()) == 3 * 10**12  # transfers move value, never create it
+        assert db.get(loadgen.account_id(0).encode()) is not None
+    finally:
+        db.close()
+    # a forged signature is not counted as work done
+    tx = Tx.from_bytes(txs[0])
+    tx.pb.signatures[0].signature = "00" * 64
+    assert ceiling.unit_work([tx.serialize()], {}, None) == 0
+
+
+# ------------------------------------------------------------------ load generator pieces
+
+
+def test_prebuilt_transfers_are_signed_distinct_and_never_self() -> None:
+    data, hashes = loadgen.prebuild(50, 7, 1, KeyScheme.ED25519, 1_700_000_000_000, workers=1)
+    assert len(set(hashes)) == 50
+    for raw, h in zip(data, hashes, strict=True):
+        tx = Tx.from_bytes(raw)
+        assert tx.hash == h
+        t = tx.pb.payload.reduced_payload.commands[0].transfer_asset
+        assert t.src_account_id != t.dest_account_id
+        assert tx.creator == t.src_account_id
+        sig = tx.pb.signatures[0]
+        assert verify(sig.public_key, tx.payload_bytes, bytes.fromhex(sig.signature))
+        i = int(t.src_account_id[2:7])
+        assert sig.public_key == loadgen.account_key(1, i, KeyScheme.ED25519).public_key
+
+
+def test_setup_txs_create_and_fund_every_account() -> None:
+    admin = KeyPair.generate(KeyScheme.ED25519, random.Random(1))
+    txs = loadgen.setup_txs(admin, 300, 1, KeyScheme.ED25519, 1_700_000_000_000)
+    assert len(txs) == 2  # 250 + 50 accounts
+    created = [
+        c.create_account.account_name + "@" + c.create_account.domain_id
+        for t in txs
+        for c in t.pb.payload.reduced_payload.commands
+        if c.HasField("create_account")
+    ]
+    assert created == [loadgen.account_id(i) for i in range(300)]
+    assert all(len(t.pb.payload.reduced_payload.commands) <= 1000 for t in txs)
+
+
+def test_rate_parsing() -> None:
+    assert loadgen.parse_rate("max") is None
+    assert loadgen.parse_rate("1000") == 1000.0
+    with pytest.raises(Exception, match="positive"):
+        loadgen.parse_rate("0")
+
+
+def test_tx_list_body_is_the_clients_encoding() -> None:
+    from node.client.torii import encode_tx_list
+
+    data, _ = loadgen.prebuild(3, 5, 2, KeyScheme.ED25519, 1_700_000_000_000, workers=1)
+    big = Tx.from_bytes(data[0])
+    big.pb.payload.reduced_payload.commands[0].transfer_asset.description = "x" * 300
+    data.append(big.serialize())  # a length that needs a two-byte varint
+    expected = encode_tx_list([Tx.from_bytes(d) for d in data])
+    assert loadgen.tx_list_body(data) == expected
