@@ -334,6 +334,9 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         cmd += ["--rate", "max" if cfg.rate is None else str(cfg.rate)]
         cmd += ["--duration", str(total), "--accounts", str(cfg.accounts), "--seed", "1"]
         cmd += ["--batch", str(cfg.batch), "--mode", cfg.mode, "--window", str(cfg.window)]
+        if cfg.rate is None:  # pre-sign what this machine could possibly commit, with room
+            rate_cap = max(2000.0, 1.5 * float(str(ceiling["ceiling_tps"])))
+            cmd += ["--max-txs", str(int(rate_cap * total))]
         cmd += ["--out", str(raw_path)]
         load = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert load.stdout is not None

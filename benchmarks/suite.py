@@ -1,0 +1,204 @@
+"""The short benchmark matrix behind ``make bench``; writes benchmarks/results/<date>.md.
+
+    .venv/bin/python -m benchmarks.suite [--duration 20] [--warmup 5] [--only NAME ...]
+
+Scenarios (each a fresh devnet, see benchmarks.consensus): n = 1, 4, 7 validators at max
+rate (closed loop) and at 1,000 tx/s offered (open loop) with standard Ed25519 keys; at
+n = 4 one validator killed a third into the window; n = 4 with Iroha's legacy
+ed25519-sha3 keys at both rates. Raw JSON goes to benchmarks/out/<date>/ (ignored by
+git); the Markdown table, the targets of issue #8 with the measured figures, and one PNG
+per scenario go to benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.consensus import BenchConfig, machine, run_benchmark
+from node.crypto import KeyScheme
+
+ROOT = Path(__file__).resolve().parent
+ED, SHA3 = KeyScheme.ED25519, KeyScheme.ED25519_SHA3
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    validators: int
+    rate: float | None
+    scheme: KeyScheme = ED
+    kill: bool = False
+
+
+SCENARIOS = [
+    Scenario("n1-max", 1, None),
+    Scenario("n1-1000", 1, 1000.0),
+    Scenario("n4-max", 4, None),
+    Scenario("n4-1000", 4, 1000.0),
+    Scenario("n7-max", 7, None),
+    Scenario("n7-1000", 7, 1000.0),
+    Scenario("n4-max-kill1", 4, None, kill=True),
+    Scenario("n4-max-sha3", 4, None, SHA3),
+    Scenario("n4-1000-sha3", 4, 1000.0, SHA3),
+]
+
+
+def _fmt(x: Any, spec: str = ".0f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def table(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
+    head = (
+        "| scenario | validators | keys | offered | committed tx/s | p50 ms | p95 ms | p99 ms "
+        "| ceiling tx/s | efficiency | rejected / lost | longest stall s | peak RSS MB |\n"
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    rows = []
+    for sc, r in results:
+        if "error" in r:
+            rows.append(f"| {sc.name} | {sc.validators} | {sc.scheme.value} | | failed: "
+                        f"{r['error']} |||||||||")  # fmt: skip
+            continue
+        lat = r["latency_ms"]
+        offered = "max" if r["rate"] == "max" else f"{r['rate']:g}/s"
+        extra = ""
+        if "kill" in r:
+            k = r["kill"]
+            extra = f" (after kill: {_fmt(k['after_tps'])}, {_fmt(k['ratio'], '.0%')} of healthy)"
+        rows.append(
+            f"| {sc.name} | {r['validators']} | {r['key_scheme']} | {offered} "
+            f"| {_fmt(r['committed_tps'])}{extra} | {_fmt(lat['p50'])} | {_fmt(lat['p95'])} "
+            f"| {_fmt(lat['p99'])} | {_fmt(r['ceiling_tps'])} | {_fmt(r['efficiency'], '.2f')} "
+            f"| {r['rejected']} / {r['lost']} | {_fmt(r['max_stall_s'], '.2f')} "
+            f"| {_fmt(max(r['peak_rss_mb'].values(), default=None))} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
+def targets(results: dict[str, dict[str, Any]]) -> str:
+    """Issue #8's targets next to what was measured (a benchmark: informative, not a gate)."""
+
+    def get(name: str, *path: str) -> Any:
+        r: Any = results.get(name)
+        for p in path:
+            if not isinstance(r, dict):
+                return None
+            r = r.get(p)
+        return r
+
+    def verdict(value: Any, ok: bool) -> str:
+        return f"{value} — {'met' if ok else 'not met'}" if value is not None else "not measured"
+
+    lines = ["| target | measured |", "|---|---|"]
+    tps = get("n4-max", "committed_tps")
+    lines.append(f"| ≥ 3,000 tx/s, n = 4, Ed25519, max rate | {verdict(tps, (tps or 0) >= 3000)} |")
+    tps3 = get("n4-max-sha3", "committed_tps")
+    lines.append(
+        f"| ≥ 1,500 tx/s, n = 4, legacy SHA3 keys | {verdict(tps3, (tps3 or 0) >= 1500)} |"
+    )
+    eff = get("n4-max", "efficiency")
+    lines.append(f"| efficiency ≥ 0.5 (n = 4, max) | {verdict(eff, (eff or 0) >= 0.5)} |")
+    p50, p99 = get("n4-1000", "latency_ms", "p50"), get("n4-1000", "latency_ms", "p99")
+    ok = p50 is not None and p99 is not None and p50 <= 300 and p99 <= 1000
+    lines.append(
+        f"| 1,000 tx/s offered (n = 4): p50 ≤ 300 ms, p99 ≤ 1 s "
+        f"| {verdict(f'p50 {p50} ms, p99 {p99} ms' if p50 is not None else None, ok)} |"
+    )
+    ratio, stall = (
+        get("n4-max-kill1", "kill", "ratio"),
+        get("n4-max-kill1", "kill", "max_stall_after_s"),
+    )
+    ok = ratio is not None and stall is not None and ratio >= 0.7 and stall <= 2.0
+    shown = f"{ratio:.0%} of healthy, longest stall {stall} s" if ratio is not None else None
+    lines.append(f"| one of 4 killed: ≥ 70 % of healthy, no stall > 2 s | {verdict(shown, ok)} |")
+    rss = get("n4-max", "peak_rss_mb")
+    peak = max(rss.values()) if isinstance(rss, dict) and rss else None
+    dur = get("n4-max", "duration_s")
+    lines.append(
+        f"| peak RSS ≤ 300 MB per validator (5-minute max-rate run; here {dur} s) "
+        f"| {verdict(peak, (peak or 1e9) <= 300)} |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    results: list[tuple[Scenario, dict[str, Any]]], facts: dict[str, Any], day: str, args: Any
+) -> Path:
+    out = ROOT / "results"
+    out.mkdir(exist_ok=True)
+    parts = [
+        f"# Consensus benchmark, {day}\n",
+        f"Machine: {facts['cpu']}, {facts['cores']} cores, Python {facts['python']}, "
+        f"{facts['os']} (load average {facts['load1_at_start']} at start; the machine is "
+        "shared, so figures move between runs).\n",
+        f"Each scenario: a fresh devnet on loopback, {args.warmup:g} s warm-up, "
+        f"{args.duration:g} s measured; the load generator (1,000 accounts, pre-signed "
+        "transfers, ListTorii chunks of 100 plus every tenth chunk as single Torii calls) "
+        "runs in its own process on the same machine. Latency is submit -> block seen "
+        "through FetchCommits. The ceiling is this machine's rate for the unavoidable work "
+        "per transaction on every validator (decode, hash, verify, state update), measured "
+        "just before each scenario.\n",
+        "`python -m benchmarks.suite` (make bench) regenerates this file.\n",
+        "## Results\n",
+        table(results),
+        "## Targets (issue #8)\n",
+        targets({sc.name: r for sc, r in results}),
+        "## Plots\n",
+    ]
+    for sc, r in results:
+        png = r.get("plot")
+        if png and Path(png).exists():
+            name = f"{day}-{sc.name}.png"
+            shutil.copyfile(png, out / name)
+            parts.append(f"### {sc.name}\n\n![{sc.name}]({name})\n")
+    path = out / f"{day}.md"
+    path.write_text("\n".join(parts))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="the make-bench matrix")
+    p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--only", nargs="*", default=None, help="scenario names to run")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    day = datetime.date.today().isoformat()
+    raw_dir = ROOT / "out" / day
+    facts = machine()
+    print(f"machine: {facts['cpu']}, {facts['cores']} cores, Python {facts['python']}")
+    results: list[tuple[Scenario, dict[str, Any]]] = []
+    for sc in SCENARIOS:
+        if args.only and sc.name not in args.only:
+            continue
+        cfg = BenchConfig(
+            validators=sc.validators,
+            duration=args.duration,
+            rate=sc.rate,
+            key_scheme=sc.scheme,
+            json_path=raw_dir / f"{sc.name}.json",
+            warmup=args.warmup,
+            kill_at=args.duration / 3 if sc.kill else None,
+            progress=not args.no_progress,
+        )
+        try:
+            r = run_benchmark(cfg)
+        except Exception as e:  # one failed scenario must not lose the others' figures
+            r = {"error": f"{type(e).__name__}: {e}"}
+        results.append((sc, r))
+        brief = {k: r.get(k) for k in ("committed_tps", "latency_ms", "efficiency", "error")}
+        print(f"{sc.name}: {json.dumps(brief)}", flush=True)
+    path = write_report(results, facts, day, args)
+    print(f"wrote {path}")
+    return 0 if all("error" not in r for _, r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
