@@ -173,6 +173,33 @@ def machine() -> dict[str, Any]:
     }
 
 
+def profile_shares(path: Path, top: int = 25) -> dict[str, list[tuple[str, float]]]:
+    """Shares of py-spy samples (collapsed ``--format raw`` stacks) per function.
+
+    ``self``: the sampled frame itself; ``inclusive``: anywhere on the stack (counted once
+    per sample). Shares are of all samples of the recorded process's busy threads.
+    """
+    self_n: dict[str, int] = {}
+    incl_n: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") else f for f in stack.split(";")]
+        self_n[frames[-1]] = self_n.get(frames[-1], 0) + n
+        for f in set(frames):
+            incl_n[f] = incl_n.get(f, 0) + n
+
+    def ranked(d: dict[str, int]) -> list[tuple[str, float]]:
+        best = sorted(d.items(), key=lambda kv: -kv[1])[:top]
+        return [(k, round(100.0 * v / total, 1)) for k, v in best]
+
+    return {"self": ranked(self_n), "inclusive": ranked(incl_n), "samples": [("all", total)]}
+
+
 # ------------------------------------------------------------------ plotting
 
 
@@ -418,6 +445,9 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         "dead_targets": raw.get("dead_targets", []),
     }
     result["machine"] = facts
+    prof_txt = stem.with_suffix(".profile.txt")
+    if cfg.profile and prof_txt.exists():
+        result["profile"] = profile_shares(prof_txt)
     png = stem.with_suffix(".png")
     plot(raw, window, png, _title(result), killed)
     result["plot"] = str(png)

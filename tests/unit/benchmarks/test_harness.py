@@ -178,3 +178,16 @@ def test_tx_list_body_is_the_clients_encoding() -> None:
     data.append(big.serialize())  # a length that needs a two-byte varint
     expected = encode_tx_list([Tx.from_bytes(d) for d in data])
     assert loadgen.tx_list_body(data) == expected
+
+
+def test_profile_shares_self_and_inclusive(tmp_path: Path) -> None:
+    raw = tmp_path / "p.txt"
+    raw.write_text(
+        "main (a.py:1);run (a.py:5);get (db.py:9) 3\n"
+        "main (a.py:1);run (a.py:6);verify (c.py:2) 1\n"
+        "main (a.py:2) 1\n"
+    )
+    shares = consensus.profile_shares(raw)
+    assert dict(shares["self"])["get (db.py)"] == 60.0
+    assert dict(shares["inclusive"])["run (a.py)"] == 80.0  # lines 5 and 6 are one function
+    assert dict(shares["inclusive"])["main (a.py)"] == 100.0
