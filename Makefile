@@ -1,10 +1,10 @@
-# bakong-node: the two contract commands are `make test` and (later) `make devnet`.
+# bakong-node: the two contract commands are `make devnet` and `make test` (both build .venv).
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: test test-long lint proto bench-crypto clean
+.PHONY: test test-long lint proto devnet devnet-down bench bench-crypto clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,7 +23,18 @@ test-long: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy node
+	$(BIN)/mypy node devnet
+
+## devnet: run a 4-validator Bakong network in the foreground (Ctrl-C stops it)
+devnet: $(STAMP)
+	$(BIN)/bakong-devnet up --dir .devnet
+
+devnet-down: $(STAMP)
+	$(BIN)/bakong-devnet down --dir .devnet
+
+## bench: the consensus benchmark matrix; writes benchmarks/results/<date>.md
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.suite
 
 ## proto: regenerate node/proto from proto/ (commit the result)
 proto: $(STAMP)
@@ -33,4 +44,4 @@ bench-crypto: $(STAMP)
 	$(BIN)/python benchmarks/crypto.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-iroha-sdk .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -148,7 +148,7 @@ class Node:
         self.adapter = ChainAdapter(
             ledger, keypair, cfg.limits.validation, self.verified, self.torii.proposal_executed
         )
-        sign_state, locked_proposal = load_sign_state(store)
+        sign_state, voted_proposals = load_sign_state(store)
         self.pipeline: Pipeline[Any, Any, Any] = Pipeline(
             keypair,
             verify,
@@ -165,7 +165,7 @@ class Node:
                 max_buffered_votes=cfg.limits.consensus.max_buffered_votes,
             ),
             sign_state,
-            locked_proposal,
+            voted_proposals,
         )
         self.net = PeerNetwork(
             keypair,

@@ -22,11 +22,12 @@ import trio
 
 from node.config import Limits
 from node.consensus.pipeline import (
+    MAX_VOTED_PROPOSALS,
     BatchesMsg,
     Broadcast,
     Committed,
     MessageReceived,
-    PersistLockedProposal,
+    PersistVotedProposal,
     Pipeline,
     Send,
     SetTimer,
@@ -51,9 +52,8 @@ log = get_logger("consensus")
 
 VOTE_KEY = b"y/vote"  # last phase-1 vote: round, proposal hash, block hash
 COMMIT_KEY = b"y/commit"  # last commit vote, then the polka (VoteState) it followed
-PROPOSAL_KEY = b"y/locked_proposal"  # height, then the Proposal we are locked on
+PROPOSAL_PREFIX = b"y/p/"  # proposals we voted for: y/p/<height>/<seq> -> Proposal
 _ROUND = struct.Struct(">QI")
-_HEIGHT = struct.Struct(">Q")
 GOSSIP_INTERVAL_S = 0.005
 EVENT_QUEUE = 4096
 
@@ -90,13 +90,25 @@ def save_sign_state(store: KVStore, a: PersistVote) -> None:
     store.write(batch, sync=True)
 
 
-def save_locked_proposal(store: KVStore, height: int, proposal: proposal_pb2.Proposal) -> None:
+def save_voted_proposal(
+    store: KVStore, height: int, proposal: proposal_pb2.Proposal, keep: int
+) -> None:
+    """Keep the proposals voted at the current height (at most ``keep``), drop older ones."""
     batch = WriteBatch()
-    batch.put(PROPOSAL_KEY, _HEIGHT.pack(height) + proposal.SerializeToString())
+    existing = [k for k, _ in store.iterate(PROPOSAL_PREFIX)]
+    prefix = PROPOSAL_PREFIX + b"%016d/" % height
+    mine = [k for k in existing if k.startswith(prefix)]
+    for k in existing:
+        if not k.startswith(prefix):
+            batch.delete(k)
+    for k in mine[: max(0, len(mine) - keep + 1)]:
+        batch.delete(k)
+    seq = int(mine[-1][len(prefix) :]) + 1 if mine else 0
+    batch.put(prefix + b"%08d" % seq, proposal.SerializeToString())
     store.write(batch, sync=True)
 
 
-def load_sign_state(store: KVStore) -> tuple[SignState | None, proposal_pb2.Proposal | None]:
+def load_sign_state(store: KVStore) -> tuple[SignState | None, list[proposal_pb2.Proposal]]:
     vote_raw, commit_raw = store.get(VOTE_KEY), store.get(COMMIT_KEY)
     state = None
     if vote_raw is not None or commit_raw is not None:
@@ -107,11 +119,8 @@ def load_sign_state(store: KVStore) -> tuple[SignState | None, proposal_pb2.Prop
             commit, rest = _unsigned(commit_raw)
             justification = tuple(decode_certificate(rest) or ())
         state = SignState(vote, commit, justification)
-    proposal = None
-    raw = store.get(PROPOSAL_KEY)
-    if raw is not None:
-        proposal = proposal_pb2.Proposal.FromString(raw[_HEIGHT.size :])
-    return state, proposal
+    proposals = [proposal_pb2.Proposal.FromString(v) for _, v in store.iterate(PROPOSAL_PREFIX)]
+    return state, proposals
 
 
 @dataclass
@@ -277,8 +286,8 @@ class ConsensusDriver:
                 heapq.heappush(self._timers, (deadline, self._seq, a))
             elif isinstance(a, PersistVote):
                 save_sign_state(self.store, a)
-            elif isinstance(a, PersistLockedProposal):
-                save_locked_proposal(self.store, a.height, a.proposal)
+            elif isinstance(a, PersistVotedProposal):
+                save_voted_proposal(self.store, a.height, a.proposal, MAX_VOTED_PROPOSALS)
             elif isinstance(a, Committed):
                 self.hooks.committed(a)
                 self.metrics.pending_txs.set(self.pipeline.cache.tx_count)
