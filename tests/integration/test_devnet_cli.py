@@ -1,0 +1,53 @@
+"""bakong-devnet usage errors get one clear line and exit 2 (issue #7)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from tests.integration.devnet_support import devnet, free_base_port, running_devnet
+
+
+def test_bad_usage_is_explained(tmp_path: Path) -> None:
+    # not a devnet directory
+    out = devnet("status", "--dir", str(tmp_path), check=False)
+    assert out.returncode == 2 and "not a devnet directory" in out.stderr
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "file").write_text("x")
+    out = devnet("up", "--dir", str(tmp_path / "junk"), "--detach", check=False)
+    assert out.returncode == 2 and "not empty" in out.stderr
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "network.json").write_text(json.dumps({"chain_id": "mainnet"}))
+    out = devnet("status", "--dir", str(tmp_path / "other"), check=False)
+    assert out.returncode == 2 and "does not describe a bakong devnet" in out.stderr
+    # a port of the range in use
+    base = free_base_port(1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", base + 100))
+        s.listen()
+        out = devnet(
+            "up",
+            "--dir",
+            str(tmp_path / "n1"),
+            "--validators",
+            "1",
+            "--base-port",
+            str(base),
+            "--detach",
+            check=False,
+        )
+    assert out.returncode == 2 and f"port {base + 100}" in out.stderr and "in use" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_unknown_node_and_status_json(tmp_path: Path) -> None:
+    with running_devnet(tmp_path, 1) as doc:
+        out = devnet("kill", "bank9", "--dir", doc["dir"], check=False)
+        assert out.returncode == 2 and "unknown validator 'bank9'" in out.stderr
+        assert "0=nbc" in out.stderr
+        rows = json.loads(devnet("status", "--dir", doc["dir"], "--json").stdout)["validators"]
+        assert rows[0]["name"] == "nbc" and rows[0]["state"] == "alive"
+        assert rows[0]["height"] >= 1
+        out = devnet("demo", "--dir", doc["dir"], "--count", "2", timeout=120)
+        assert "demo done" in out.stdout and out.stdout.count("COMMITTED") >= 4
