@@ -51,7 +51,6 @@ from node.payments.pay import (
     PaymentError,
     format_units,
     plan_khqr_payment,
-    quantum,
     sign_by_creator,
 )
 from node.proto.iroha import endpoint_pb2 as E
@@ -375,11 +374,29 @@ def _hash_arg(text: str) -> str:
 def _check_amount(amount: Decimal, asset_id: str, option: str = "--amount") -> str:
     if amount <= 0:
         raise CliError(f"{option} must be greater than 0, got {amount}")
+    if amount.adjusted() >= _MAX_AMOUNT_DIGITS:  # before quantize, which has a size limit
+        raise CliError(f"{option}: {amount} is too large")
     precision = ASSET_PRECISION.get(asset_id)
-    if precision is not None and amount != amount.quantize(quantum(precision)):
+    if precision is not None and _fraction_digits(amount) > precision:
         unit = "whole units" if precision == 0 else f"at most {precision} decimals"
         raise CliError(f"{option}: {asset_id} amounts have {unit}, got {amount}")
     return format(amount, "f")
+
+
+# Iroha amounts are < 2^256 as integers (78 digits); more is certainly a typo.
+_MAX_AMOUNT_DIGITS = 78
+
+
+def _fraction_digits(d: Decimal) -> int:
+    """Decimals of ``d`` without trailing zeros, exactly (no context rounding)."""
+    t = d.as_tuple()
+    digits, exp = list(t.digits), t.exponent
+    if not isinstance(exp, int):
+        return 0
+    while exp < 0 and digits and digits[-1] == 0:
+        digits.pop()
+        exp += 1
+    return max(0, -exp)
 
 
 def _emit(args: argparse.Namespace, data: object, text: str) -> None:
@@ -407,8 +424,11 @@ def _tx_line(r: TxResult) -> str:
 def _batch_outcome(args: argparse.Namespace, result: BatchResult, data: dict[str, Any]) -> int:
     lines = [_tx_line(r) for r in result.results]
     ok = all(r.committed or r.pending for r in result.results)
-    failed = next((r for r in result.results if not (r.committed or r.pending)), None)
-    error = "" if failed is None else _tx_line(failed)
+    failed_all = [r for r in result.results if not (r.committed or r.pending)]
+    # name the tx that failed for its own reason, not a sibling of its ATOMIC batch
+    own = [r for r in failed_all if r.failed_index != wallet.SIBLING_FAILED_INDEX]
+    worst = own or failed_all
+    error = _tx_line(worst[0]) if worst else ""
     if not ok and len(result.results) > 1:
         error = f"batch not committed; {error}"
     return _finish(args, data, "\n".join(lines), ok, error)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
@@ -57,9 +58,9 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-# Query counters only need to differ between queries of one process (the replay cache
-# keys on the payload hash, which also holds created_time).
-_counter = itertools.count(1)
+# The peer's replay cache keys on the query payload hash (creator, created_time, counter,
+# query): a random start keeps two processes asking the same in the same millisecond apart.
+_counter = itertools.count(secrets.randbits(40) + 1)
 
 
 # --------------------------------------------------------------------------- errors
