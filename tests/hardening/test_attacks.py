@@ -5,6 +5,7 @@ harness of tests/api/torii)."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,8 @@ from tests.api.torii.support import (
     running,
     sign,
     transfer,
-    tx,
 )
+from tests.api.torii.support import tx as _tx
 
 USD = "usd#bakong"
 DAY_MS = 24 * 60 * 60 * 1000
@@ -41,6 +42,24 @@ FUTURE_MS = 5 * 60 * 1000
 ALICE2 = key(20)  # a second key for alice@aclb where a test needs quorum 2
 STRANGER = key(21, KeyScheme.ED25519_SHA3)  # well-formed key, signatory of nobody
 ATOMIC = 0
+
+
+_T0 = now_ms() - 60 * 60 * 1000
+_unique = itertools.count()
+
+
+def tx(
+    creator: str,
+    commands: list[C.Command],
+    signers: list[KeyPair],
+    *,
+    created_time: int | None = None,
+    quorum: int = 1,
+) -> Tx:
+    """The harness's builder with a created_time unique in this module (its own default,
+    now - counter % 1000, repeats when the clock and the counter advance together)."""
+    when = _T0 + next(_unique) if created_time is None else created_time
+    return _tx(creator, commands, signers, created_time=when, quorum=quorum)
 
 
 def balance(h: Harness, account: str) -> int:
