@@ -180,12 +180,18 @@ class SetTimer:
 
 
 @dataclass(frozen=True, slots=True)
-class PersistLockedProposal(Generic[P]):
-    """Store the proposal of the block we are about to vote for (with the sign state):
-    after a restart we must still be able to produce the block we are locked on."""
+class PersistVotedProposal(Generic[P]):
+    """Store the proposal of a block we are about to vote for, next to the sign state
+    (keep those of the current height, at most ``MAX_VOTED_PROPOSALS``): if that block
+    is committed while we were down, we can still produce it, for us and for peers."""
 
     height: int
+    block_hash: bytes
     proposal: P
+
+
+MAX_VOTED_PROPOSALS = 8
+MAX_CANDIDATES = 16  # executed, uncommitted candidates kept per height
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +209,7 @@ PipelineAction = (
     Send[B, P, K]
     | Broadcast[B, P, K]
     | SetTimer
-    | PersistLockedProposal[P]
+    | PersistVotedProposal[P]
     | PersistVote
     | Committed
     | ReportEquivocation
@@ -259,7 +265,7 @@ class Pipeline(Generic[B, P, K]):
         config: PipelineConfig | None = None,
         yac_config: YacConfig | None = None,
         sign_state: SignState | None = None,
-        locked_proposal: P | None = None,
+        voted_proposals: Sequence[P] = (),
     ) -> None:
         self.config = config or PipelineConfig()
         self.me = signer.public_key
@@ -281,14 +287,13 @@ class Pipeline(Generic[B, P, K]):
         self._sync_busy = False
         self._executed: dict[bytes, P] = {}  # block hash -> proposal, current height
         self._waiting: dict[Round, list[str]] = {}  # requesters of a not yet built proposal
-        self._persisted_proposal: bytes = b""  # block hash whose proposal is stored
-        if locked_proposal is not None and self.yac.locked_value is not None:
-            # Restart while locked: rebuild the candidate we are bound to vote for.
-            candidate = ledger.execute(locked_proposal)
-            if candidate is not None and candidate.block_hash == self.yac.locked_value[1]:
-                self._candidates[candidate.block_hash] = candidate
-                self._executed[candidate.block_hash] = locked_proposal
-                self._persisted_proposal = candidate.block_hash
+        self._persisted_proposals: set[bytes] = set()  # block hashes stored this height
+        for proposal in voted_proposals[-MAX_VOTED_PROPOSALS:]:
+            # Restart: rebuild the candidates we voted for (stale heights do not execute).
+            candidate = ledger.execute(proposal)
+            if candidate is not None:
+                self._remember(candidate, proposal)
+                self._persisted_proposals.add(candidate.block_hash)
 
     # --- entry points -----------------------------------------------------------------
 
@@ -384,14 +389,21 @@ class Pipeline(Generic[B, P, K]):
         self._candidate_sent = round_
         if candidate is None or candidate.height != round_.block_round:
             return self._yac(CandidateReady(round_, b"", b""))
-        self._candidates[candidate.block_hash] = candidate
         if proposal is not None:
-            self._executed[candidate.block_hash] = proposal
+            self._remember(candidate, proposal)
         return self._yac(
             CandidateReady(
                 round_, candidate.proposal_hash, candidate.block_hash, candidate.block_signature
             )
         )
+
+    def _remember(self, candidate: BlockCandidate, proposal: P) -> None:
+        self._candidates[candidate.block_hash] = candidate
+        self._executed[candidate.block_hash] = proposal
+        while len(self._candidates) > MAX_CANDIDATES:
+            del self._candidates[next(iter(self._candidates))]
+        while len(self._executed) > MAX_CANDIDATES:
+            del self._executed[next(iter(self._executed))]
 
     # --- timers -----------------------------------------------------------------------
 
@@ -437,9 +449,9 @@ class Pipeline(Generic[B, P, K]):
                 out.append(SetTimer("vote", a.round, a.attempt, a.delay_ms))
             elif isinstance(a, PersistVote):
                 proposal = self._executed.get(a.block_hash) if a.block_hash else None
-                if proposal is not None and self._persisted_proposal != a.block_hash:
-                    self._persisted_proposal = a.block_hash
-                    out.append(PersistLockedProposal(a.round.block_round, proposal))
+                if proposal is not None and a.block_hash not in self._persisted_proposals:
+                    self._persisted_proposals.add(a.block_hash)
+                    out.append(PersistVotedProposal(a.round.block_round, a.block_hash, proposal))
                 out.append(a)
             elif isinstance(a, ReportEquivocation):
                 out.append(a)
@@ -468,6 +480,7 @@ class Pipeline(Generic[B, P, K]):
     ) -> list[PipelineAction[B, P, K]]:
         self._candidates.clear()
         self._executed.clear()
+        self._persisted_proposals.clear()
         self.cache.finalize(done.tx_hashes + done.rejected)
         return [Committed(done.height, done.block_hash, done.tx_hashes, done.rejected, certificate)]
 

@@ -170,6 +170,8 @@ class BankLedger:
             return None  # a stateless-invalid tx makes the whole proposal invalid
         block, scratch = self._run(txs, proposal.created_time)
         self._pending[block.bhash] = (block, scratch, proposal.phash)
+        while len(self._pending) > 16:  # bounded like the pipeline's candidates
+            del self._pending[next(iter(self._pending))]
         return BlockCandidate(
             block.height,
             block.bhash,

@@ -30,10 +30,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from node.consensus.pipeline import (
+    MAX_VOTED_PROPOSALS,
     Broadcast,
     Committed,
     MessageReceived,
-    PersistLockedProposal,
+    PersistVotedProposal,
     Pipeline,
     PipelineConfig,
     Send,
@@ -144,9 +145,9 @@ class _Node:
         "persisted",
         "persisted_commit",
         "persisted_justification",
-        "persisted_proposal",
         "pipeline",
         "pk",
+        "proposals",
         "signer",
         "up",
     )
@@ -162,7 +163,7 @@ class _Node:
         self.persisted: tuple[Round, bytes, bytes] | None = None
         self.persisted_commit: tuple[Round, bytes, bytes] | None = None
         self.persisted_justification: tuple[Vote, ...] = ()
-        self.persisted_proposal: BankProposal | None = None
+        self.proposals: dict[bytes, BankProposal] = {}  # persisted voted proposals
         self.pipeline: SimPipeline | None = None
         self.up = True
         self.incarnation = 0
@@ -327,7 +328,7 @@ class Simulation:
             self.pcfg,
             self.ycfg,
             sign_state=last,
-            locked_proposal=None if self.cfg.forget_votes else node.persisted_proposal,
+            voted_proposals=() if self.cfg.forget_votes else tuple(node.proposals.values()),
         )
         if self.cfg.twins:
             pipe.orderer_override = self.validators[self.cfg.twins[0]]
@@ -348,8 +349,12 @@ class Simulation:
             elif t is SetTimer:
                 payload = (node.incarnation, a.kind, a.round, a.attempt)
                 self._push(self.now + a.delay_ms, _TIMER, node.inst, payload)
-            elif t is PersistLockedProposal:
-                node.persisted_proposal = a.proposal
+            elif t is PersistVotedProposal:
+                if node.proposals and next(iter(node.proposals.values())).height != a.height:
+                    node.proposals.clear()  # only the current height's are kept
+                node.proposals[a.block_hash] = a.proposal
+                while len(node.proposals) > MAX_VOTED_PROPOSALS:
+                    del node.proposals[next(iter(node.proposals))]
             elif t is PersistVote:
                 if a.phase == 1:
                     node.persisted = (a.round, a.proposal_hash, a.block_hash)
