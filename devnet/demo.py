@@ -21,6 +21,7 @@ from node.client.torii import ToriiClient, WaitTimeout
 from node.crypto import KeyPair
 from node.keys import load_key_file
 from node.model import Tx
+from node.payments.crossborder import build_settlement, quote_inbound
 from node.payments.khqr import KHQR, decode, encode, ledger_payment
 from node.proto.iroha import endpoint_pb2
 
@@ -89,27 +90,23 @@ async def _demo(doc: dict[str, Any], count: int) -> int:
         tx = builders.sign_tx(builders.build_tx("sokha@aclb", [cmd], _now()), keys["sokha@aclb"])
         print(f"  KHQR {code[:40]}...")
         failures += not await _send(client, [tx], "sokha@aclb pays Coffee Klaing by KHQR 12000 KHR")
-        # Alipay+ inbound: a tourist pays CNY 50; the gateway settles in riel with its fee.
+        # Alipay+ inbound: a tourist pays CNY 50; the gateway settles in riel with its fee,
+        # payment and fee as one ATOMIC batch.
         gw = "alipay_gw@aclb"
-        settle = builders.build_tx(
-            gw,
-            [
-                builders.transfer_asset(
-                    gw, "coffee_shop@aclb", "khr#bakong", "28000", "CNY 50.00 @ 560"
-                ),
-                builders.set_account_detail(gw, "last_fx", "CNY/KHR=560"),
-            ],
-            _now(),
+        now = _now()
+        settlement = quote_inbound(
+            reference=f"AP{now}",
+            gateway=gw,
+            merchant="coffee_shop@aclb",
+            fee_account="ops@aclb",
+            foreign_currency="CNY",
+            foreign_amount=Decimal("50.00"),
+            rate=Decimal("560"),
+            fee_bps=100,
         )
-        fee = builders.build_tx(
-            gw,
-            [builders.transfer_asset(gw, "ops@aclb", "khr#bakong", "280", "settlement fee")],
-            _now(),
-        )
-        batch = [builders.sign_tx(t, keys[gw]) for t in builders.make_batch([settle, fee])]
-        failures += not await _send(
-            client, batch, "Alipay+ inbound: gateway -> merchant + fee (ATOMIC)"
-        )
+        batch = build_settlement(settlement, now, {gw: keys[gw]})
+        label = f"Alipay+ inbound CNY 50 -> {settlement.gross} KHR (ATOMIC, fee {settlement.fee})"
+        failures += not await _send(client, batch, label)
     print("demo done" + (f", {failures} payment(s) not committed" if failures else ""))
     return 1 if failures else 0
 
