@@ -479,13 +479,12 @@ def messages(cls: type[Message], depth: int = 0) -> st.SearchStrategy[Message]:
     for f in plain:
         v = value(f)
         strategies[f.name] = st.lists(v, max_size=3 if depth else 4) if f.is_repeated else v
+
+    def member(name: str) -> st.SearchStrategy[tuple[str, Any]]:
+        return value(desc.fields_by_name[name]).map(lambda v: (name, v))
+
     groups = [
-        st.one_of(
-            st.none(),
-            st.sampled_from([f.name for f in o.fields]).flatmap(
-                lambda name: value(desc.fields_by_name[name]).map(lambda v, n=name: (n, v))
-            ),
-        )
+        st.one_of(st.none(), st.sampled_from([f.name for f in o.fields]).flatmap(member))
         for o in desc.oneofs
     ]
 
@@ -596,7 +595,7 @@ def hypothesis_run(server: ServerThread, errors: Callable[[], list[str]], n: int
 
 
 def test_hypothesis_requests(server: ServerThread, errors: Callable[[], list[str]]) -> None:
-    hypothesis_run(server, errors, 800)
+    hypothesis_run(server, errors, 600)
 
 
 @pytest.mark.slow
