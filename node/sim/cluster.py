@@ -262,6 +262,8 @@ class Simulation:
         self.history: list[BankBatch] = []
         self._nonce = 0
         self._live_base: dict[int, int] = {}
+        # valid batches the client sent and has not yet seen in the chain
+        self.unconfirmed: dict[bytes, tuple[int, BankBatch]] = {}
         self.gst_ms = 0
 
     # --- scheduling -------------------------------------------------------------------
@@ -460,6 +462,8 @@ class Simulation:
                     )
                 txs.append(tx)
             batch = BankBatch(tuple(txs))
+            if all(t.sig_ok for t in txs):
+                self.unconfirmed[batch.batch_hash] = (self.now, batch)
             self.history.append(batch)
             if len(self.history) > 200:
                 del self.history[0]
@@ -673,6 +677,15 @@ class Simulation:
         elif kind == _BYZ:
             self._byz_tick()
         elif kind == _LIVE:
+            # Every valid tx sent at least 1 s before GST is final (committed, or
+            # rejected by stateful validation) within the window (plan: by GST + 60 s).
+            late = [
+                b
+                for t, b in self.unconfirmed.values()
+                if t <= self.gst_ms - 1000 and not all(h in self.oracle_seen for h in b.tx_hashes)
+            ]
+            if late:
+                self._violate("LIVE", f"{len(late)} valid batches sent before GST not final")
             for node in self.nodes:
                 if node.honest and node.ledger.height < self._live_base[node.inst] + 3:
                     self._violate(
@@ -691,6 +704,13 @@ class Simulation:
         for node in self.nodes:
             self._live_base[node.inst] = node.ledger.height
         self._push(self.now + self.cfg.live_window_ms, _LIVE, -1, None)
+        # Clients resubmit what they have not seen committed (caches die with crashes).
+        for key, (_, batch) in list(self.unconfirmed.items()):
+            if all(h in self.oracle_seen for h in batch.tx_hashes):
+                del self.unconfirmed[key]
+                continue
+            for node in self.nodes:
+                self._push(self.now + 1 + self.rng.randrange(49), _SUBMIT, node.inst, batch)
 
     def run(self) -> SimResult:
         cfg = self.cfg
