@@ -191,6 +191,8 @@ _SIGNALS = {
     "stop": signal.SIGTERM,
     "pause": signal.SIGSTOP,
     "resume": signal.SIGCONT,
+    "disconnect": signal.SIGUSR1,  # the node's fault switch: drop all peer traffic
+    "reconnect": signal.SIGUSR2,
 }
 
 
@@ -265,7 +267,7 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--dir", required=True)
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
-    for name in ("kill", "stop", "pause", "resume"):
+    for name in ("kill", "stop", "pause", "resume", "disconnect", "reconnect"):
         s = sub.add_parser(name, help=f"{name} one validator (index or name)")
         s.add_argument("node")
         s.add_argument("--dir", required=True)

@@ -35,6 +35,7 @@ from node.model import Round, block_hash
 from node.net import PeerNetwork, TcpTransport
 from node.proto.iroha import block_pb2, qry_responses_pb2
 from node.runtime.chain import ChainAdapter, VerifiedCache
+from node.runtime.clock import skew_ms, wall_ms
 from node.runtime.driver import ConsensusDriver, Hooks, load_sign_state, status_frame
 from node.state import Ledger, LedgerError
 from node.state import keys as K
@@ -131,6 +132,7 @@ class Node:
         self.metrics = NodeMetrics()
         self.started = time.time()
         self.torii_ready = False
+        self.isolated = False
         self._commit_times: deque[tuple[float, int]] = deque(maxlen=64)
         self._last_block_ms = 0
         self._round_started = time.monotonic()
@@ -144,6 +146,7 @@ class Node:
             limits=cfg.limits,
             health=self.healthcheck,
             metrics=self.metrics,
+            now_ms=wall_ms,
         )
         self.adapter = ChainAdapter(
             ledger, keypair, cfg.limits.validation, self.verified, self.torii.proposal_executed
@@ -195,7 +198,21 @@ class Node:
     def _validator_keys(self) -> list[str]:
         return [p.peer_key.lower() for p in self.ledger.validators()]
 
+    def isolate(self, on: bool) -> None:
+        """Fault switch for perturbation runs (SIGUSR1 on, SIGUSR2 off): drop every peer
+        connection and refuse new ones, as if the network cable were cut."""
+        self.isolated = on
+        log.warning("isolated" if on else "rejoined", height=self.ledger.height)
+        if on:
+            self.net.set_peers({})
+            for key in list(self.net.connected()):
+                self.net.disconnect(key)
+        else:
+            self.net.set_peers(self._peer_map())
+
     def _peer_allowed(self, key: str) -> bool:
+        if self.isolated:
+            return False
         k = key.lower()
         return k in self.validators or any(
             p.peer_key.lower() == k for p in self.ledger.syncing_peers()
@@ -279,6 +296,7 @@ class Node:
             "mst_pending": len(self.torii.mst),
             "is_syncing": self.ledger.height + 1 < r.block_round,
             "torii_ready": self.torii_ready,
+            "isolated": self.isolated,
             "uptime_s": round(time.time() - self.started, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "net": self._net_stats(),
@@ -323,7 +341,7 @@ class Node:
             self.net.broadcast(status_frame(self.ledger.height, self.pipeline.yac.round))
             if trio.current_time() >= next_mst:
                 next_mst = trio.current_time() + MST_EXPIRY_INTERVAL_S
-                self.torii.expire_mst(int(time.time() * 1000))
+                self.torii.expire_mst(wall_ms())
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.cfg
@@ -364,13 +382,19 @@ class Node:
 
 async def _serve(cfg: NodeConfig, keypair: KeyPair, store: LevelDBStore, ledger: Ledger) -> None:
     node = Node(cfg, keypair, store, ledger)
+    if skew_ms():
+        log.warning("clock_skewed", skew_ms=skew_ms())
+    stop = (signal.SIGTERM, signal.SIGINT)
     async with trio.open_nursery() as nursery:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(*stop, signal.SIGUSR1, signal.SIGUSR2) as signals:
             await nursery.start(node.run)
             async for signum in signals:
-                log.info("shutdown", signal=signal.Signals(signum).name, height=ledger.height)
-                nursery.cancel_scope.cancel()
-                break
+                if signum in stop:
+                    name = signal.Signals(signum).name
+                    log.info("shutdown", signal=name, height=ledger.height)
+                    nursery.cancel_scope.cancel()
+                    break
+                node.isolate(signum == signal.SIGUSR1)
 
 
 def run_node(cfg: NodeConfig) -> int:

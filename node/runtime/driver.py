@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import heapq
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,7 @@ from node.proto.iroha import proposal_pb2
 from node.proto.peer import peer_pb2
 from node.runtime import codec
 from node.runtime.chain import ChainAdapter
+from node.runtime.clock import wall_ms as now_ms
 from node.storage.kv import KVStore, WriteBatch
 from node.sync.certificate import decode_certificate, encode_certificate
 from node.validation import StatelessValidator
@@ -56,10 +56,6 @@ PROPOSAL_PREFIX = b"y/p/"  # proposals we voted for: y/p/<height>/<seq> -> Propo
 _ROUND = struct.Struct(">QI")
 GOSSIP_INTERVAL_S = 0.005
 EVENT_QUEUE = 4096
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _signed(a: PersistVote) -> bytes:
