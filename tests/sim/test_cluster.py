@@ -125,7 +125,7 @@ def test_negative_sign_state_forgotten_across_restart() -> None:
 
 def test_the_same_twins_code_passes_with_the_bft_rule() -> None:
     # control for the control: the n = 7 Twins harness with the real rule is clean
-    schedules = list(random_schedules(9, 3, 100, 2))
+    schedules = list(random_schedules(9, 3, 300, 2))
     work = [(i, twins_config(7, (0, 1), s)) for i, s in enumerate(schedules)]
     assert not failures(run_configs(work, JOBS))
 
