@@ -43,6 +43,7 @@ _RESPONSE_HEADERS = [(b":status", b"200"), (b"content-type", b"application/grpc"
 _OK_TRAILERS = [(b"grpc-status", b"0")]
 _STATUS_BYTES = {s: str(int(s)).encode() for s in Status}
 
+MAX_CLOSED_STREAMS = 512
 _H2_CONFIG = h2.config.H2Configuration(
     client_side=False,
     header_encoding=None,  # keep headers as bytes: no per-header decode on the hot path
@@ -252,6 +253,9 @@ class _Connection:
         self.stream = stream
         self.peer = peer
         self.conn = h2.connection.H2Connection(config=_H2_CONFIG)
+        # h2 remembers 2**16 closed stream ids per connection (~6.5 MB); a few hundred
+        # cover late frames for streams just closed and keep 1,024 connections bounded.
+        self.conn.MAX_CLOSED_STREAMS = MAX_CLOSED_STREAMS
         self.streams: dict[int, _Stream] = {}
         self.nursery: trio.Nursery | None = None
         self.read_scope = trio.CancelScope()

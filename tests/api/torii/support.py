@@ -83,7 +83,13 @@ def transfer(src: str, dst: str, amount: str, asset: str = "usd#bakong") -> comm
     )
 
 
-_counter = iter(range(1, 1 << 62))
+_last_ms = 0
+
+
+def _unique_ms() -> int:
+    global _last_ms
+    _last_ms = max(_last_ms + 1, now_ms() - 60_000)
+    return _last_ms
 
 
 def tx(
@@ -99,8 +105,9 @@ def tx(
     rp = pb.payload.reduced_payload
     rp.commands.extend(commands)
     rp.creator_account_id = creator
-    # unique per call so equal commands never collide as replays
-    rp.created_time = created_time if created_time is not None else now_ms() - next(_counter) % 1000
+    # unique per call so equal commands never collide as replays: a strictly increasing
+    # counter below the clock (a clock reading plus a wrapping counter could repeat)
+    rp.created_time = created_time if created_time is not None else _unique_ms()
     rp.quorum = quorum
     if batch is not None:
         pb.payload.batch.type = batch[0]  # type: ignore[assignment]
@@ -122,15 +129,14 @@ def batch(
     parts: Sequence[tuple[str, Sequence[commands_pb2.Command], Sequence[KeyPair]]],
     quorum: int = 1,
 ) -> list[Tx]:
-    base = now_ms() - next(_counter) % 1000 - 10
     unsigned = [
-        tx(c, cmds, [], created_time=base + i, quorum=quorum)
+        tx(c, cmds, [], created_time=_unique_ms(), quorum=quorum)
         for i, (c, cmds, _) in enumerate(parts)
     ]
     hashes = [t.reduced_hash for t in unsigned]
     return [
-        tx(c, cmds, signers, created_time=base + i, batch=(kind, hashes), quorum=quorum)
-        for i, (c, cmds, signers) in enumerate(parts)
+        tx(c, cmds, signers, created_time=u.created_time, batch=(kind, hashes), quorum=quorum)
+        for u, (c, cmds, signers) in zip(unsigned, parts, strict=True)
     ]
 
 
