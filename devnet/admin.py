@@ -36,14 +36,22 @@ async def _submit_admin(torii: str, kp: KeyPair, commands: list[Any], timeout: f
         )
 
 
-def add_peer_on_chain(doc: dict[str, Any], address: str, public_key: str) -> None:
-    """AddPeer through the first reachable validator; returns once COMMITTED."""
+def admin_command(doc: dict[str, Any], command: Any, what: str) -> None:
+    """Run one admin command through the first reachable validator; returns once COMMITTED."""
     kp = admin_key(doc)
     errors = []
     for v in doc["validators"]:
         try:
-            trio.run(_submit_admin, v["torii"], kp, [builders.add_peer(address, public_key)], 30.0)
+            trio.run(_submit_admin, v["torii"], kp, [command], 30.0)
             return
         except ConnectionError as e:
             errors.append(f"{v['name']}: {e}")
-    raise DevnetError("no validator reachable for AddPeer: " + "; ".join(errors))
+    raise DevnetError(f"no validator reachable for {what}: " + "; ".join(errors))
+
+
+def add_peer_on_chain(doc: dict[str, Any], address: str, public_key: str) -> None:
+    admin_command(doc, builders.add_peer(address, public_key), "AddPeer")
+
+
+def remove_peer_on_chain(doc: dict[str, Any], public_key: str) -> None:
+    admin_command(doc, builders.remove_peer(public_key), "RemovePeer")

@@ -244,6 +244,21 @@ def cmd_add_validator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remove_validator(args: argparse.Namespace) -> int:
+    from devnet.admin import remove_peer_on_chain
+
+    root = _root(args)
+    doc = load_network(root)
+    v = _node(doc, args.node)
+    remove_peer_on_chain(doc, v["public_key"])
+    procs.stop(root / v["name"])
+    doc["validators"] = [x for x in doc["validators"] if x["name"] != v["name"]]
+    doc.setdefault("removed", []).append(v)
+    save_network(root, doc)
+    print(f"{v['name']}: removed with RemovePeer and stopped (data kept in {root / v['name']})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from devnet.demo import run_demo
 
@@ -280,6 +295,10 @@ def parser() -> argparse.ArgumentParser:
     a = sub.add_parser("add-validator", help="add a validator through AddPeer; it syncs")
     a.add_argument("--dir", required=True)
     a.set_defaults(func=cmd_add_validator)
+    rm = sub.add_parser("remove-validator", help="RemovePeer on chain, then stop it")
+    rm.add_argument("node")
+    rm.add_argument("--dir", required=True)
+    rm.set_defaults(func=cmd_remove_validator)
     d = sub.add_parser("down", help="stop every validator (data is kept)")
     d.add_argument("--dir", required=True)
     d.set_defaults(func=cmd_down)

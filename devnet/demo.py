@@ -15,6 +15,7 @@ from typing import Any
 
 import trio
 
+from devnet.status import fetch_status
 from node.client import builders
 from node.client.channel import GrpcConnectionError, GrpcError
 from node.client.torii import ToriiClient, WaitTimeout
@@ -52,12 +53,20 @@ async def _send(client: ToriiClient, txs: list[Tx], label: str) -> bool:
     return ok
 
 
+def _reachable_torii(doc: dict[str, Any]) -> str:
+    """The first validator that answers /status (the demo survives a dead nbc)."""
+    for v in doc["validators"]:
+        if fetch_status(v["metrics"]) is not None:
+            return str(v["torii"])
+    return str(doc["validators"][0]["torii"])
+
+
 async def _demo(doc: dict[str, Any], count: int) -> int:
     keys = _keys(doc)
     rng = random.Random()
     customers = ["sokha@aclb", "dara@abaa", "chenda@wing"]
     failures = 0
-    torii = doc["validators"][0]["torii"]
+    torii = _reachable_torii(doc)
     async with ToriiClient.connect(torii) as client:
         print(f"payments through {torii}:")
         for i in range(count):

@@ -48,6 +48,13 @@ MST_EXPIRY_INTERVAL_S = 10.0
 STATUS_INTERVAL_S = 1.0
 
 
+def round_timeout_ms(params: Any, validators: int) -> int:
+    """A round without an outcome ends after the proposal wait plus one vote relay per
+    validator (and two spare): long enough for a slow round, short enough that lost
+    votes (a peer restarted past them) never stall a height. Same rule as the simulator."""
+    return int(params.proposal_timeout_ms + (validators + 2) * params.vote_delay_ms)
+
+
 class StartupError(Exception):
     """The node cannot start; the message says what to fix."""
 
@@ -164,6 +171,7 @@ class Node:
             ),
             YacConfig(
                 vote_delay_ms=params.vote_delay_ms,
+                round_timeout_ms=round_timeout_ms(params, len(self.validators)),
                 future_block_rounds=cfg.limits.consensus.future_block_rounds,
                 max_buffered_votes=cfg.limits.consensus.max_buffered_votes,
             ),
@@ -244,11 +252,10 @@ class Node:
         self.metrics.txs_committed.inc(len(c.tx_hashes))
         self.metrics.txs_rejected.inc(len(c.rejected))
         self._commit_times.append((now, len(c.tx_hashes)))
-        keys = self._validator_keys()
+        keys = list(self.pipeline.validators)  # the pipeline re-reads them after each commit
         if keys != self.validators:
             log.info("validator_set_changed", height=c.height, validators=len(keys))
             self.validators = keys
-            self._apply_validator_change(keys)
             self.net.set_peers(self._peer_map())
         log.info(
             "block_committed",
@@ -257,14 +264,6 @@ class Node:
             rejected=len(c.rejected),
             hash=c.block_hash.hex()[:16],
         )
-
-    def _apply_validator_change(self, keys: list[str]) -> None:
-        """The new set decides from the next height on (AddPeer/RemovePeer just committed)."""
-        setter = getattr(self.pipeline, "set_validators", None)
-        if setter is None:
-            log.error("validator_change_unsupported", validators=len(keys))
-            return
-        setter(keys)
 
     def _round_changed(self, r: Round) -> None:
         if r.reject_round:

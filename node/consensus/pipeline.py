@@ -93,6 +93,10 @@ class Ledger(Protocol[B_contra, P, K]):
 
     def committed_block(self, height: int) -> tuple[K, tuple[Vote, ...]] | None: ...
 
+    def validator_keys(self) -> Sequence[str] | None:
+        """The validator set in force for the next height; ``None`` = it never changes."""
+        ...
+
     def apply_block(self, block: K, certificate: tuple[Vote, ...]) -> BlockCandidate | None:
         """Re-execute a synced block on the top state and commit it if it is valid."""
         ...
@@ -482,7 +486,16 @@ class Pipeline(Generic[B, P, K]):
         self._executed.clear()
         self._persisted_proposals.clear()
         self.cache.finalize(done.tx_hashes + done.rejected)
+        keys = self.ledger.validator_keys()
+        if keys is not None and tuple(keys) != self.validators:
+            self.set_validators(keys)
         return [Committed(done.height, done.block_hash, done.tx_hashes, done.rejected, certificate)]
+
+    def set_validators(self, validators: Sequence[str]) -> None:
+        """A committed AddPeer/RemovePeer: ordering, YAC and certificates use the new set
+        from the next height on."""
+        self.validators = tuple(validators)
+        self.yac.set_validators(validators)
 
     # --- block sync -------------------------------------------------------------------
 

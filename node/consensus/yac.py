@@ -265,6 +265,16 @@ class YacMachine:
         return self._validators
 
     @property
+    def is_validator(self) -> bool:
+        return self.public_key in self._validator_set
+
+    def set_validators(self, validators: Sequence[str]) -> None:
+        """The validator set changed on chain (AddPeer/RemovePeer committed): it decides
+        from the next height on, on every node, because every node applies the same block."""
+        self._validators = tuple(validators)
+        self._validator_set = frozenset(self._validators)
+
+    @property
     def quorum(self) -> int:
         return quorum(len(self._validators), self.config.quorum_rule)
 
@@ -331,7 +341,11 @@ class YacMachine:
         out: list[YacAction],
         justification: tuple[Vote, ...] = (),
     ) -> Vote | None:
-        """Sign for the current round, persisting first; ``None`` if CheckHRS refuses."""
+        """Sign for the current round, persisting first; ``None`` if CheckHRS refuses or we
+        are not a validator (a syncing peer or a validator not yet added follows, never votes)."""
+        if self.public_key not in self._validator_set:
+            self.counters["not_a_validator"] += 1
+            return None
         last = self._last[phase]
         if last is not None and last[0] > self.round:
             self.counters["refused_to_sign"] += 1  # never sign for a lower round

@@ -169,6 +169,9 @@ class ChainAdapter:
             rejected=tuple(result.rejected_hashes),
         )
 
+    def validator_keys(self) -> list[str]:
+        return [p.peer_key.lower() for p in self.ledger.validators()]
+
     def block_info(self, block: block_pb2.Block) -> tuple[int, bytes]:
         return block.block_v1.payload.height, block_hash(block.block_v1)
 

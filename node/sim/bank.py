@@ -207,6 +207,9 @@ class BankLedger:
             return self.chain[height - 1]
         return None
 
+    def validator_keys(self) -> None:
+        return None  # the simulated validator set is fixed
+
     def apply_block(self, block: BankBlock, certificate: tuple[Vote, ...]) -> BlockCandidate | None:
         if block.height != self.height + 1 or block.prev_hash != self.top_hash:
             return None
