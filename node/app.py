@@ -242,7 +242,14 @@ class Node:
         stored = self.ledger.get_block(c.height)
         if stored is not None:
             block = stored[0]
-            self.torii.block_committed(block)
+            # REJECTED carries the stateful reason when this node executed the proposal
+            # (the tx index keeps it; a block from sync has none)
+            errors = {}
+            for h in c.rejected:
+                rec = self.ledger.tx_status(h)
+                if rec is not None and rec.error is not None:
+                    errors[h] = rec.error
+            self.torii.block_committed(block, errors)
             self._last_block_ms = block.block_v1.payload.created_time or int(time.time() * 1000)
         now = time.monotonic()
         self.metrics.commit_latency.observe(now - self._round_started)
