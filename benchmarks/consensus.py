@@ -216,8 +216,8 @@ def plot(
     ax1.plot(tl["t"], tl["submitted"], label="submitted/s", color="tab:gray", lw=1)
     ax1.plot(tl["t"], tl["committed"], label="committed/s", color="tab:blue", lw=2)
     ax1.set_ylabel("tx/s")
-    ax2.plot(tl["t"], tl["p50"], label="p50", color="tab:green")
-    ax2.plot(tl["t"], tl["p99"], label="p99", color="tab:red")
+    ax2.plot(tl["t"], tl["p50"], label="p50", color="tab:green", marker=".")
+    ax2.plot(tl["t"], tl["p99"], label="p99", color="tab:red", marker=".")
     ax2.set_ylabel("latency (ms)")
     ax2.set_xlabel("seconds since submission started")
     for ax in (ax1, ax2):

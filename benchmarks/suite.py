@@ -143,8 +143,9 @@ def write_report(
         "transfers, ListTorii chunks of 100 plus every tenth chunk as single Torii calls) "
         "runs in its own process on the same machine. Latency is submit -> block seen "
         "through FetchCommits. The ceiling is this machine's rate for the unavoidable work "
-        "per transaction on every validator (decode, hash, verify, state update), measured "
-        "just before each scenario.\n",
+        "per transaction on every validator (decode, hash, verify, state update) in "
+        "transactions per CPU-second on all cores at once, measured just before each "
+        "scenario; committed tx/s are wall-clock figures on the shared machine.\n",
         "`python -m benchmarks.suite` (make bench) regenerates this file.\n",
         "## Results\n",
         table(results),
