@@ -351,11 +351,16 @@ class Node:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.cfg
+        tl = cfg.limits.torii
         grpc = GrpcServer(
             self.torii.methods(),
             max_message_bytes=cfg.limits.validation.max_grpc_message_bytes,
-            max_concurrent_handlers=cfg.limits.torii.max_concurrent_rpcs * 4,
+            max_concurrent_streams=tl.max_streams_per_connection,
+            max_concurrent_handlers=tl.max_concurrent_rpcs * 4,
+            max_connections=tl.max_connections,
             ssl_context=_server_ssl(cfg.torii_tls),
+            keepalive_interval=tl.keepalive_interval_s,
+            keepalive_timeout=tl.keepalive_timeout_s,
         )
         http = HttpEndpoint(self.metrics.render, self.health, self.status)
         async with trio.open_nursery() as nursery:
@@ -382,7 +387,7 @@ class Node:
                 await trio.sleep_forever()
             finally:
                 with trio.CancelScope(shield=True), trio.move_on_after(3):
-                    await grpc.shutdown(grace=2.0)
+                    await grpc.shutdown(grace=tl.shutdown_grace_s)
                 self.net.close()
 
 

@@ -51,10 +51,21 @@ class ValidationLimits:
 
 @dataclass(frozen=True)
 class ToriiLimits:
-    max_concurrent_rpcs: int = 256
+    max_concurrent_rpcs: int = 256  # handlers in flight, streams included, x4 server-wide
     max_status_subscribers: int = 1000
     status_stream_queue: int = 64
     query_replay_cache: int = 2000
+    status_cache_size: int = 100_000  # latest status of recent tx hashes
+    stale_stream_max_rounds: int = 2  # Iroha's default: close a silent StatusStream
+    stale_stream_timeout_s: float = 30.0  # ... or after this long without a round
+    block_stream_queue: int = 64
+    max_block_subscribers: int = 100
+    query_threads: int = 4  # queries run on worker threads, at most this many at once
+    max_connections: int = 1024
+    max_streams_per_connection: int = 256
+    keepalive_interval_s: float = 30.0
+    keepalive_timeout_s: float = 20.0
+    shutdown_grace_s: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ Normal suite: about 1,800 inputs; ``@pytest.mark.slow``: 20 times more.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import random
@@ -38,7 +39,6 @@ from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.api.torii import ToriiSettings
 from node.config import Limits, OrderingLimits, ToriiLimits
 from node.crypto import KeyPair
 from node.proto.iroha import endpoint_pb2 as E
@@ -99,8 +99,13 @@ class ServerThread:
             torii=ToriiLimits(query_replay_cache=20),
             ordering=OrderingLimits(max_mst_pending_batches=50),
         )
-        fuzz_settings = ToriiSettings(status_cache_size=50, stale_stream_timeout_s=1.0)
-        async with running(self.path, limits=limits, settings=fuzz_settings) as h:
+        limits = dataclasses.replace(
+            limits,
+            torii=dataclasses.replace(
+                limits.torii, status_cache_size=50, stale_stream_timeout_s=1.0
+            ),
+        )
+        async with running(self.path, limits=limits) as h:
             self._stop = trio.Event()
             self._token = trio.lowlevel.current_trio_token()
             self.h = h

@@ -22,7 +22,6 @@ from node.api.torii.service import (
     QUERY_SERVICE,
     ToriiLedger,
     ToriiService,
-    ToriiSettings,
 )
 from node.api.torii.status_bus import (
     FINAL,
@@ -57,7 +56,6 @@ __all__ = [
     "TooManySubscribers",
     "ToriiLedger",
     "ToriiService",
-    "ToriiSettings",
     "record_response",
     "response",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import trio
@@ -47,17 +46,6 @@ COMMAND_SERVICE = "/iroha.protocol.CommandService_v1/"
 QUERY_SERVICE = "/iroha.protocol.QueryService_v1/"
 
 
-@dataclass(frozen=True)
-class ToriiSettings:
-    """Torii sizes not (yet) in node.config.ToriiLimits; candidates to move there."""
-
-    status_cache_size: int = 100_000
-    stale_stream_max_rounds: int = 2  # Iroha's default
-    stale_stream_timeout_s: float = 30.0  # also close when no round is fed for this long
-    block_stream_queue: int = 64
-    max_block_subscribers: int = 100
-
-
 class ToriiLedger(QueryExecutor, Protocol):
     """The ledger as Torii sees it."""
 
@@ -83,15 +71,13 @@ class ToriiService:
         store: KVStore | None,
         submit_batch: SubmitBatch,
         limits: Limits | None = None,
-        settings: ToriiSettings | None = None,
         health: Callable[[], qry_responses_pb2.HealthcheckData] = default_health,
         metrics: NodeMetrics | None = None,
         now_ms: Callable[[], int] = _now_ms,
     ) -> None:
         limits = limits or Limits()
-        settings = settings or ToriiSettings()
+        settings = limits.torii
         self.limits = limits
-        self.settings = settings
         self.metrics = metrics
         self.now_ms = now_ms
         self.mst = MstPool(store, max_batches=limits.ordering.max_mst_pending_batches)
@@ -129,6 +115,7 @@ class ToriiService:
             replay_cache_size=limits.torii.query_replay_cache,
             health=health,
             now_ms=now_ms,
+            query_threads=limits.torii.query_threads,
         )
         if metrics is not None:
             metrics.mst_pending.set(len(self.mst))

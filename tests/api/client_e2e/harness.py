@@ -21,8 +21,7 @@ from pathlib import Path
 import trio
 
 from node.api.grpc import GrpcServer
-from node.api.torii import ToriiService, ToriiSettings
-from node.config import Limits
+from node.api.torii import ToriiService
 from node.crypto import KeyPair, KeyScheme
 from node.keys import write_key_file
 from node.proto.iroha import block_pb2, qry_responses_pb2
@@ -30,6 +29,7 @@ from node.state import Ledger
 from node.state.genesis import bakong_spec, genesis_from_spec
 from node.storage import LevelDBStore
 from tests.api.torii.backend import SingleValidatorTestBackend
+from tests.api.torii.support import limits_for_tests
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -145,13 +145,12 @@ async def serving(tmp: Path, block_delay: float = 0.0) -> AsyncIterator[Server]:
                 is_healthy=True, is_syncing=False, last_block_height=ledger.height
             )
 
-        limits = Limits()
+        limits = limits_for_tests()
         torii = ToriiService(
             ledger=ledger,
             store=store,
             submit_batch=backend.submit_batch,
             limits=limits,
-            settings=ToriiSettings(stale_stream_timeout_s=5.0),
             health=health,
         )
         backend.torii = torii

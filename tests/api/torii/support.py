@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -14,8 +15,8 @@ import trio
 from google.protobuf import empty_pb2
 
 from node.api.grpc import GrpcServer
-from node.api.torii import ToriiService, ToriiSettings
-from node.config import Limits
+from node.api.torii import ToriiService
+from node.config import Limits, ToriiLimits
 from node.crypto import KeyPair, KeyScheme
 from node.metrics import NodeMetrics
 from node.model import Tx
@@ -258,10 +259,9 @@ async def run(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 class Harness:
-    def __init__(self, path: Path, limits: Limits, settings: ToriiSettings) -> None:
+    def __init__(self, path: Path, limits: Limits) -> None:
         self.path = path
         self.limits = limits
-        self.settings = settings
         self.metrics = NodeMetrics()
         self.store: LevelDBStore | None = None
 
@@ -278,7 +278,6 @@ class Harness:
             store=self.store,
             submit_batch=self.backend.submit_batch,
             limits=self.limits,
-            settings=self.settings,
             metrics=self.metrics,
         )
         self.backend.torii = self.torii
@@ -290,15 +289,21 @@ class Harness:
         self.client = Client(self.port)
 
 
+def limits_for_tests(**torii: Any) -> Limits:
+    """Default limits with Torii's stale-stream timeout shortened for tests."""
+    return dataclasses.replace(
+        Limits(), torii=ToriiLimits(**{"stale_stream_timeout_s": 5.0, **torii})
+    )
+
+
 @asynccontextmanager
 async def running(
     path: Path,
     limits: Limits | None = None,
-    settings: ToriiSettings | None = None,
     queue: int = 10_000,
     block_delay: float = 0.0,
 ) -> AsyncIterator[Harness]:
-    h = Harness(path, limits or Limits(), settings or ToriiSettings(stale_stream_timeout_s=5.0))
+    h = Harness(path, limits or limits_for_tests())
     try:
         async with trio.open_nursery() as nursery:
             await h.start(nursery, queue, block_delay)
