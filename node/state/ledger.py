@@ -21,6 +21,7 @@ from node.state.queries import PendingSource, QueryExecutor
 from node.state.records import TxRecord
 from node.state.settings import params_from_settings
 from node.state.wsv import WorldStateView
+from node.storage.cache import ReadCache
 from node.storage.kv import KVReader, KVStore, WriteBatch
 
 _HIST = struct.Struct(">32sQ")  # tx hash, created_time
@@ -89,6 +90,8 @@ def state_digest(reader: KVReader) -> bytes:
 class Ledger:
     def __init__(self, store: KVStore) -> None:
         self.store = store
+        # execution reads through this cache; _write_block keeps it exact (single writer)
+        self._reader = ReadCache(store)
         self.height = 0
         self.top_hash = GENESIS_PREV_HASH
         self._version = 0
@@ -215,12 +218,12 @@ class Ledger:
     # --- execution ---------------------------------------------------------------------
 
     def _known(self, tx_hash: bytes) -> bool:
-        return self.store.get(K.TX + tx_hash.hex().encode()) is not None
+        return self._reader.get(K.TX + tx_hash.hex().encode()) is not None
 
     def _run(
         self, txs: Sequence[Tx], height: int, created_time: int, checks: bool
     ) -> ExecutionResult:
-        wsv = WorldStateView(self.store)
+        wsv = WorldStateView(self._reader)
         valid, rejected, dropped, ctx = execute_txs(wsv, txs, self._perm_cache, self._known, checks)
         if ctx.roles_changed:
             self._perm_cache.clear()  # entries may come from this uncommitted state
@@ -337,6 +340,7 @@ class Ledger:
                 batch.put(key, TxRecord(False, height, index, error).encode())
         batch.put(K.TOP, f"{height}#{new_hash.hex()}".encode())
         self.store.write(batch, sync=sync)
+        self._reader.apply(batch.ops)
         self.height = height
         self.top_hash = new_hash
         self._version += 1

@@ -54,7 +54,15 @@ class LevelDBStore:
 
     def __init__(self, path: str, create_if_missing: bool = True) -> None:
         self.path = path
-        self._db = plyvel.DB(path, create_if_missing=create_if_missing)
+        # bloom filters spare most point reads of absent keys a disk/table probe; a
+        # larger block cache keeps the hot world state in memory
+        self._db = plyvel.DB(
+            path,
+            create_if_missing=create_if_missing,
+            bloom_filter_bits=10,
+            lru_cache_size=64 * 1024 * 1024,
+            write_buffer_size=16 * 1024 * 1024,
+        )
 
     def get(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(key)
