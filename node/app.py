@@ -155,9 +155,7 @@ class Node:
             metrics=self.metrics,
             now_ms=wall_ms,
         )
-        self.adapter = ChainAdapter(
-            ledger, keypair, cfg.limits.validation, self.verified, self.torii.proposal_executed
-        )
+        self.adapter = ChainAdapter(ledger, keypair, cfg.limits.validation, self.verified)
         sign_state, voted_proposals = load_sign_state(store)
         self.pipeline: Pipeline[Any, Any, Any] = Pipeline(
             keypair,
@@ -197,7 +195,11 @@ class Node:
             store,
             cfg.limits,
             self.metrics,
-            Hooks(committed=self._committed, round_changed=self._round_changed),
+            Hooks(
+                committed=self._committed,
+                round_changed=self._round_changed,
+                executed=self.torii.proposal_executed,
+            ),
         )
         self.metrics.height.set(ledger.height)
 

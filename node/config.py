@@ -29,7 +29,7 @@ PROTOCOL_VERSION = 1  # bakong.peer protocol
 class ChainParameters:
     """Network-wide parameters; defaults used until genesis/settings override them."""
 
-    max_proposal_size: int = 2000
+    max_proposal_size: int = 500  # executes in tens of ms: rounds stay short under load
     proposal_timeout_ms: int = 400
     vote_delay_ms: int = 300
     max_past_created_ms: int = 24 * 60 * 60 * 1000

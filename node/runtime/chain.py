@@ -12,7 +12,7 @@ validator; the signatures of a commit certificate's voters become the committed 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from node.config import ValidationLimits
 from node.consensus.pipeline import BlockCandidate
@@ -54,14 +54,19 @@ class ChainAdapter:
         keypair: KeyPair,
         limits: ValidationLimits,
         verified: VerifiedCache,
-        on_executed: Callable[[ExecutionResult], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.keypair = keypair
         self.limits = limits
         self.verified = verified
-        self.on_executed = on_executed
         self._results: OrderedDict[bytes, ExecutionResult] = OrderedDict()
+        # executions since the driver last looked: it publishes their STATEFUL_* statuses
+        # on the trio thread (execution itself runs on a worker thread)
+        self._executed: list[ExecutionResult] = []
+
+    def drain_executed(self) -> list[ExecutionResult]:
+        out, self._executed = self._executed, []
+        return out
 
     # --- reads ----------------------------------------------------------------------
 
@@ -122,8 +127,7 @@ class ChainAdapter:
         self._results[result.block_hash] = result
         while len(self._results) > MAX_CANDIDATES:
             self._results.popitem(last=False)
-        if self.on_executed is not None:
-            self.on_executed(result)
+        self._executed.append(result)
         signature = self.keypair.sign(result.block.payload.SerializeToString())
         return BlockCandidate(
             height=result.height,

@@ -31,6 +31,7 @@ from node.consensus.pipeline import (
     Send,
     SetTimer,
     TimerExpired,
+    VotesMsg,
 )
 from node.consensus.vote import Vote
 from node.consensus.yac import PersistVote, ReportEquivocation, SignState
@@ -44,6 +45,7 @@ from node.proto.peer import peer_pb2
 from node.runtime import codec
 from node.runtime.chain import ChainAdapter
 from node.runtime.clock import wall_ms as now_ms
+from node.state import ExecutionResult
 from node.storage.kv import KVStore, WriteBatch
 from node.sync.certificate import decode_certificate, encode_certificate
 from node.validation import StatelessValidator
@@ -125,6 +127,7 @@ class Hooks:
 
     committed: Callable[[Committed], None]
     round_changed: Callable[[Round], None]
+    executed: Callable[[ExecutionResult], None]  # this node executed a proposal
 
 
 class ConsensusDriver:
@@ -153,20 +156,31 @@ class ConsensusDriver:
         self._gossip_wake = trio.Event()
         self.dropped: dict[str, int] = {}
         self.last_round = Round(0, 0)
+        self._queued_txs = 0
+        self.max_pending_txs = limits.ordering.max_pending_txs
+        self._loopback: list[Any] = []  # messages the pipeline sends to itself
 
     # --- inputs ----------------------------------------------------------------------
 
     def submit(self, batch: Batch) -> bool:
-        """From Torii (already statelessly valid): into our cache and gossiped to peers."""
-        res = self.pipeline.submit(batch)
-        if res in (AddResult.BUSY, AddResult.TOO_LARGE):
+        """From Torii (already statelessly valid). Queued for the driver, which owns the
+        pipeline; False (busy) when the ordering cache plus the queue would overflow."""
+        n = len(batch.txs)
+        if self.pipeline.cache.tx_count + self._queued_txs + n > self.max_pending_txs:
             return False
+        try:
+            self._events_send.send_nowait(("submit", batch))
+        except trio.WouldBlock:
+            return False
+        self._queued_txs += n
         self.adapter.verified.add_all(batch.tx_hashes)
-        if res is AddResult.ACCEPTED:
+        return True
+
+    def _accept_submission(self, batch: Batch) -> None:
+        self._queued_txs -= len(batch.txs)
+        if self.pipeline.submit(batch) is AddResult.ACCEPTED:
             self._gossip.append(batch)
             self._gossip_wake.set()
-        self.metrics.pending_txs.set(self.pipeline.cache.tx_count)
-        return True
 
     def _drop(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -178,7 +192,7 @@ class ConsensusDriver:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._pump_inbound)
             nursery.start_soon(self._gossip_loop)
-            self._execute(self.pipeline.start(now_ms()))
+            await self._execute(await trio.to_thread.run_sync(self.pipeline.start, now_ms()))
             task_status.started()
             await self._main_loop()
 
@@ -197,6 +211,8 @@ class ConsensusDriver:
                 msg = await verifier(peer, msg)
                 if msg is None:
                     continue
+            elif isinstance(msg, VotesMsg):
+                self.metrics.votes_received.inc()
             await self._events_send.send(("msg", (peer, msg)))
 
     def _batch_checker(self) -> Callable[[str, BatchesMsg[Batch]], Any]:
@@ -240,6 +256,18 @@ class ConsensusDriver:
             if chunk:
                 self.net.broadcast(codec.encode(BatchesMsg(tuple(chunk)), max_frame))
 
+    async def _step(self, event: Any) -> None:
+        """One pipeline step on a worker thread: executing or applying a block takes tens
+        of milliseconds, during which Torii, gossip and the network must keep running.
+        Steps never overlap (this task awaits each), so the pipeline keeps one owner."""
+        actions = await trio.to_thread.run_sync(self.pipeline.step, event)
+        for result in self.adapter.drain_executed():
+            self.hooks.executed(result)
+        await self._execute(actions)
+        while self._loopback:
+            msg = self._loopback.pop(0)
+            await self._step(MessageReceived(self.me, msg, now_ms()))
+
     async def _main_loop(self) -> None:
         while True:
             deadline = self._timers[0][0] if self._timers else float("inf")
@@ -249,23 +277,48 @@ class ConsensusDriver:
             now = trio.current_time()
             while self._timers and self._timers[0][0] <= now:
                 _, _, t = heapq.heappop(self._timers)
-                self._execute(
-                    self.pipeline.step(TimerExpired(t.kind, t.round, t.attempt, now_ms()))
-                )
-            if item is not None:
+                await self._step(TimerExpired(t.kind, t.round, t.attempt, now_ms()))
+            while item is not None:
                 kind, payload = item
-                if kind == "msg":
+                if kind == "submit":
+                    self._accept_submission(payload)
+                else:
                     peer, msg = payload
-                    self._execute(self.pipeline.step(MessageReceived(peer, msg, now_ms())))
+                    await self._step(MessageReceived(peer, msg, now_ms()))
+                try:  # take what else is queued before waiting on timers again
+                    item = self._events.receive_nowait() if kind == "submit" else None
+                except trio.WouldBlock:
+                    item = None
+            self.metrics.pending_txs.set(self.pipeline.cache.tx_count)
             self._report_round()
 
     # --- actions ---------------------------------------------------------------------
 
-    def _execute(self, actions: list[Any]) -> None:
+    async def _persist(self, pending: list[Any]) -> None:
+        """Sign state and voted proposals of one step: one synced write, off the loop,
+        finished before any action after them (a vote) leaves the process."""
+
+        def write() -> None:
+            for a in pending:
+                if isinstance(a, PersistVote):
+                    save_sign_state(self.store, a)
+                else:
+                    save_voted_proposal(self.store, a.height, a.proposal, MAX_VOTED_PROPOSALS)
+
+        await trio.to_thread.run_sync(write)
+        pending.clear()
+
+    async def _execute(self, actions: list[Any]) -> None:
+        pending: list[Any] = []
         for a in actions:
+            if isinstance(a, PersistVote | PersistVotedProposal):
+                pending.append(a)
+                continue
+            if pending:
+                await self._persist(pending)
             if isinstance(a, Send):
                 if a.to == self.me:
-                    self._events_send.send_nowait(("msg", (self.me, a.message)))
+                    self._loopback.append(a.message)
                 elif not self.net.send(
                     a.to, codec.encode(a.message, self.limits.peers.max_frame_bytes)
                 ):
@@ -280,16 +333,14 @@ class ConsensusDriver:
                 self._seq += 1
                 deadline = trio.current_time() + a.delay_ms / 1000
                 heapq.heappush(self._timers, (deadline, self._seq, a))
-            elif isinstance(a, PersistVote):
-                save_sign_state(self.store, a)
-            elif isinstance(a, PersistVotedProposal):
-                save_voted_proposal(self.store, a.height, a.proposal, MAX_VOTED_PROPOSALS)
             elif isinstance(a, Committed):
                 self.hooks.committed(a)
                 self.metrics.pending_txs.set(self.pipeline.cache.tx_count)
             elif isinstance(a, ReportEquivocation):
                 self.metrics.equivocations.inc()
                 log.warning("equivocation", key=a.public_key[:16], round=str(a.round))
+        if pending:
+            await self._persist(pending)
 
     def _report_round(self) -> None:
         r = self.pipeline.yac.round
