@@ -34,6 +34,7 @@ devnet-down: $(STAMP)
 
 ## bench: the consensus benchmark matrix; writes benchmarks/results/<date>.md
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.suite
 
 ## proto: regenerate node/proto from proto/ (commit the result)
