@@ -49,8 +49,11 @@ def admin_command(doc: dict[str, Any], command: Any, what: str) -> None:
     raise DevnetError(f"no validator reachable for {what}: " + "; ".join(errors))
 
 
-def add_peer_on_chain(doc: dict[str, Any], address: str, public_key: str) -> None:
-    admin_command(doc, builders.add_peer(address, public_key), "AddPeer")
+def add_peer_on_chain(
+    doc: dict[str, Any], address: str, public_key: str, syncing: bool = False
+) -> None:
+    cmd = builders.add_peer(address, public_key, syncing_peer=syncing)
+    admin_command(doc, cmd, "AddPeer")
 
 
 def remove_peer_on_chain(doc: dict[str, Any], public_key: str) -> None:

@@ -236,11 +236,13 @@ def cmd_add_validator(args: argparse.Namespace) -> int:
     root = _root(args)
     doc = load_network(root)
     entry, kp = add_validator(root, doc)
-    add_peer_on_chain(doc, entry["p2p"], kp.public_key)
+    add_peer_on_chain(doc, entry["p2p"], kp.public_key, syncing=args.syncing)
+    entry["syncing"] = args.syncing
     doc["validators"].append(entry)
     save_network(root, doc)
     procs.start(root / entry["name"], Path(entry["config"]))
-    print(f"{entry['name']}: added with AddPeer and started; it syncs from the network")
+    what = "syncing peer (follows the chain, never votes)" if args.syncing else "validator"
+    print(f"{entry['name']}: added as a {what} with AddPeer and started; it syncs")
     return 0
 
 
@@ -294,6 +296,7 @@ def parser() -> argparse.ArgumentParser:
         s.set_defaults(func=cmd_start)
     a = sub.add_parser("add-validator", help="add a validator through AddPeer; it syncs")
     a.add_argument("--dir", required=True)
+    a.add_argument("--syncing", action="store_true", help="a non-voting syncing peer")
     a.set_defaults(func=cmd_add_validator)
     rm = sub.add_parser("remove-validator", help="RemovePeer on chain, then stop it")
     rm.add_argument("node")

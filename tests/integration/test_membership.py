@@ -42,3 +42,30 @@ def test_add_then_remove_validator(tmp_path: Path) -> None:
         devnet("kill", names[1], "--dir", doc["dir"])
         txs = [transfer(doc, "chenda@wing", "sokha@aclb", "3.00")]
         assert trio.run(submit_and_wait, doc["validators"][1]["torii"], txs) == [COMMITTED]
+
+
+def test_syncing_peer_follows_without_voting(tmp_path: Path) -> None:
+    with running_devnet(tmp_path, 4) as doc:
+        devnet("add-validator", "--syncing", "--dir", doc["dir"], timeout=120)
+        doc.update(json.loads((Path(doc["dir"]) / "network.json").read_text()))
+        names = [v["name"] for v in doc["validators"]]
+        observer = names[4]
+        txs = [transfer(doc, "sokha@aclb", "dara@abaa", "1.50")]
+        assert trio.run(submit_and_wait, doc["validators"][0]["torii"], txs) == [COMMITTED]
+        top = max(r["height"] or 0 for r in status(doc))
+        wait_heights(doc, top, [observer], 60.0)  # it follows the chain
+
+        # it never counts: with 2 of the 4 validators dead nothing commits, observer or not
+        devnet("kill", names[2], "--dir", doc["dir"])
+        devnet("kill", names[3], "--dir", doc["dir"])
+        stuck = transfer(doc, "dara@abaa", "sokha@aclb", "1.25")
+
+        async def pending() -> int:
+            from node.client.torii import ToriiClient
+
+            async with ToriiClient.connect(doc["validators"][0]["torii"]) as c:
+                await c.send_tx(stuck)
+                await trio.sleep(4.0)
+                return (await c.status(stuck.hash)).tx_status
+
+        assert trio.run(pending) != COMMITTED
