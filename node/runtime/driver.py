@@ -58,6 +58,7 @@ PROPOSAL_PREFIX = b"y/p/"  # proposals we voted for: y/p/<height>/<seq> -> Propo
 _ROUND = struct.Struct(">QI")
 GOSSIP_INTERVAL_S = 0.005
 EVENT_QUEUE = 4096
+GOSSIP_CHECK_QUEUE = 1024  # gossiped frames waiting for their signature check
 
 
 def _signed(a: PersistVote) -> bytes:
@@ -78,21 +79,31 @@ def _unsigned(raw: bytes) -> tuple[tuple[Round, bytes, bytes], bytes]:
     return (Round(h, r), ph, bh), raw[i + 2 + np + nb :]
 
 
-def save_sign_state(store: KVStore, a: PersistVote) -> None:
-    """One synced write before the vote leaves the process (never sign twice)."""
-    batch = WriteBatch()
+def save_sign_state(store: KVStore, a: PersistVote, batch: WriteBatch | None = None) -> None:
+    """One synced write before the vote leaves the process (never sign twice); with
+    ``batch``, only add the write to it (the caller syncs it)."""
+    own = batch is None
+    batch = WriteBatch() if batch is None else batch
     if a.phase == 1:
         batch.put(VOTE_KEY, _signed(a))
     else:
         batch.put(COMMIT_KEY, _signed(a) + encode_certificate(a.justification))
-    store.write(batch, sync=True)
+    if own:
+        store.write(batch, sync=True)
 
 
 def save_voted_proposal(
-    store: KVStore, height: int, proposal: proposal_pb2.Proposal, keep: int
+    store: KVStore,
+    height: int,
+    proposal: proposal_pb2.Proposal,
+    keep: int,
+    batch: WriteBatch | None = None,
 ) -> None:
-    """Keep the proposals voted at the current height (at most ``keep``), drop older ones."""
-    batch = WriteBatch()
+    """Keep the proposals voted at the current height (at most ``keep``), drop older ones.
+    With ``batch``, only add the writes to it (it must not hold another proposal: the
+    stored ones are read from ``store``)."""
+    own = batch is None
+    batch = WriteBatch() if batch is None else batch
     existing = [k for k, _ in store.iterate(PROPOSAL_PREFIX)]
     prefix = PROPOSAL_PREFIX + b"%016d/" % height
     mine = [k for k in existing if k.startswith(prefix)]
@@ -103,7 +114,8 @@ def save_voted_proposal(
         batch.delete(k)
     seq = int(mine[-1][len(prefix) :]) + 1 if mine else 0
     batch.put(prefix + b"%08d" % seq, proposal.SerializeToString())
-    store.write(batch, sync=True)
+    if own:
+        store.write(batch, sync=True)
 
 
 def load_sign_state(store: KVStore) -> tuple[SignState | None, list[proposal_pb2.Proposal]]:
@@ -159,6 +171,9 @@ class ConsensusDriver:
         self._queued_txs = 0
         self.max_pending_txs = limits.ordering.max_pending_txs
         self._loopback: list[Any] = []  # messages the pipeline sends to itself
+        self._checks_send, self._checks = trio.open_memory_channel[tuple[str, BatchesMsg[Batch]]](
+            GOSSIP_CHECK_QUEUE
+        )
 
     # --- inputs ----------------------------------------------------------------------
 
@@ -192,12 +207,12 @@ class ConsensusDriver:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._pump_inbound)
             nursery.start_soon(self._gossip_loop)
+            nursery.start_soon(self._check_gossiped)
             await self._execute(await trio.to_thread.run_sync(self.pipeline.start, now_ms()))
             task_status.started()
             await self._main_loop()
 
     async def _pump_inbound(self) -> None:
-        verifier = self._batch_checker()
         async for peer, frame in self.net.inbound:
             kind = frame.WhichOneof("kind")
             if kind == "status":
@@ -208,34 +223,45 @@ class ConsensusDriver:
                 log.debug("frame_dropped", peer=peer[:16], reason=why)
                 continue
             if isinstance(msg, BatchesMsg):
-                msg = await verifier(peer, msg)
-                if msg is None:
-                    continue
-            elif isinstance(msg, VotesMsg):
+                # checked beside this pump: votes and proposals never wait behind it
+                await self._checks_send.send((peer, msg))
+                continue
+            if isinstance(msg, VotesMsg):
                 self.metrics.votes_received.inc()
             await self._events_send.send(("msg", (peer, msg)))
 
-    def _batch_checker(self) -> Callable[[str, BatchesMsg[Batch]], Any]:
-        async def check(peer: str, msg: BatchesMsg[Batch]) -> BatchesMsg[Batch] | None:
+    async def _check_gossiped(self) -> None:
+        """Stateless checks of gossiped batches, all frames queued meanwhile in one
+        worker-thread hand-off; the valid ones go straight into the ordering cache."""
+        while True:
+            items = [await self._checks.receive()]
+            while len(items) < 64:
+                try:
+                    items.append(self._checks.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            verified = self.adapter.verified
             fresh = [
-                b for b in msg.batches if not all(h in self.adapter.verified for h in b.tx_hashes)
+                (peer, b)
+                for peer, msg in items
+                for b in msg.batches
+                if not all(h in verified for h in b.tx_hashes)
             ]
+            bad: set[int] = set()
             if fresh:
                 v = StatelessValidator(self.adapter.ledger.params, self.limits.validation)
                 now = now_ms()
-                reasons = await trio.to_thread.run_sync(
-                    lambda: [v.batch_reasons(b, now) for b in fresh]
-                )
-                bad = {id(b) for b, r in zip(fresh, reasons, strict=True) if r is not None}
-                if bad:
-                    self._drop("invalid_gossiped_batch")
-                    log.info("gossip_invalid", peer=peer[:16], batches=len(bad))
-                good = [b for b in msg.batches if id(b) not in bad]
-                self.adapter.verified.add_all([h for b in good for h in b.tx_hashes])
-                return BatchesMsg(tuple(good)) if good else None
-            return msg
-
-        return check
+                batches = [b for _, b in fresh]
+                reasons = await trio.to_thread.run_sync(v.check_batches, batches, now)
+                for (peer, b), r in zip(fresh, reasons, strict=True):
+                    if r is not None:
+                        bad.add(id(b))
+                        self._drop("invalid_gossiped_batch")
+                        log.info("gossip_invalid", peer=peer[:16], batches=1)
+                verified.add_all([h for _, b in fresh if id(b) not in bad for h in b.tx_hashes])
+            good = [b for _, msg in items for b in msg.batches if id(b) not in bad]
+            if good:
+                await self._events_send.send(("batches", good))
 
     async def _gossip_loop(self) -> None:
         max_frame = self.limits.peers.max_frame_bytes // 2
@@ -282,11 +308,14 @@ class ConsensusDriver:
                 kind, payload = item
                 if kind == "submit":
                     self._accept_submission(payload)
+                elif kind == "batches":
+                    for b in payload:  # what Pipeline.step does with a BatchesMsg
+                        self.pipeline.cache.add(b)
                 else:
                     peer, msg = payload
                     await self._step(MessageReceived(peer, msg, now_ms()))
                 try:  # take what else is queued before waiting on timers again
-                    item = self._events.receive_nowait() if kind == "submit" else None
+                    item = self._events.receive_nowait() if kind != "msg" else None
                 except trio.WouldBlock:
                     item = None
             self.metrics.pending_txs.set(self.pipeline.cache.tx_count)
@@ -299,11 +328,20 @@ class ConsensusDriver:
         finished before any action after them (a vote) leaves the process."""
 
         def write() -> None:
+            # one fsync for the step's sign state and proposal (a second only if a step
+            # ever persists two proposals: each one's bookkeeping reads the store)
+            batch = WriteBatch()
+            has_proposal = False
             for a in pending:
                 if isinstance(a, PersistVote):
-                    save_sign_state(self.store, a)
-                else:
-                    save_voted_proposal(self.store, a.height, a.proposal, MAX_VOTED_PROPOSALS)
+                    save_sign_state(self.store, a, batch)
+                    continue
+                if has_proposal:
+                    self.store.write(batch, sync=True)
+                    batch = WriteBatch()
+                save_voted_proposal(self.store, a.height, a.proposal, MAX_VOTED_PROPOSALS, batch)
+                has_proposal = True
+            self.store.write(batch, sync=True)
 
         await trio.to_thread.run_sync(write)
         pending.clear()
