@@ -410,15 +410,33 @@ async def _serve(cfg: NodeConfig, keypair: KeyPair, store: LevelDBStore, ledger:
                 node.isolate(signum == signal.SIGUSR1)
 
 
+def _os_error(e: BaseException) -> OSError | None:
+    """The OSError inside a (nested) exception group, e.g. a port already in use."""
+    if isinstance(e, OSError):
+        return e
+    if isinstance(e, BaseExceptionGroup):
+        for sub in e.exceptions:
+            found = _os_error(sub)
+            if found is not None:
+                return found
+    return None
+
+
 def run_node(cfg: NodeConfig) -> int:
     setup_logging(cfg.log_level, cfg.log_format)
     keypair = load_key_file(cfg.key_file)
     store, ledger = open_ledger(cfg)
     try:
         trio.run(_serve, cfg, keypair, store, ledger)
-    except OSError as e:
-        log.error("startup_failed", error=str(e))
-        raise StartupError(f"cannot listen: {e}") from None
+    except (OSError, ExceptionGroup) as e:
+        os_error = _os_error(e)
+        if os_error is None:
+            raise
+        log.error("startup_failed", error=str(os_error))
+        raise StartupError(
+            f"cannot listen on torii {cfg.torii_listen}, p2p {cfg.p2p_listen} or metrics "
+            f"{cfg.metrics_listen}: {os_error.strerror or os_error}"
+        ) from None
     finally:
         store.close()
     log.info("stopped", height=ledger.height)

@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def free_base_port(n: int) -> int:
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 40000, 10)
+        # below Linux's ephemeral range (32768+): a restarted validator must find its
+        # port free, not taken as the source port of some outgoing connection
+        base = rng.randrange(20000, 32400, 10)
         ports = [base + d * 100 + i for d in range(3) for i in range(n + 2)]
         if all(port_free(p) for p in ports):
             return base
