@@ -22,7 +22,7 @@ switch, SIGUSR1/SIGUSR2), ``wipe`` (stop, delete the data dir, start: resync fro
 genesis), ``skew`` (restart with ``BAKONG_CLOCK_SKEW_MS``, then restart without).
 At most f = (n - 1) // 3 validators are perturbed at once.
 
-Manifest (TOML or JSON, every key optional except none; defaults below)::
+Manifest (TOML or JSON; every key is optional, the defaults are shown)::
 
     name = "short"
     [network]
@@ -71,6 +71,7 @@ import tempfile
 import threading
 import time
 import tomllib
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,6 +294,7 @@ class Results:
     busy_answers: int = 0
     send_errors: int = 0
     final_height: int = 0
+    error_kinds: Counter[str] = field(default_factory=Counter)  # client-side I/O errors
     checks: dict[str, str] = field(default_factory=dict)
 
 
@@ -556,8 +558,9 @@ class Runner:
                     self.res.busy_answers += 1
                 else:
                     self.res.send_errors += 1
-            except (ConnectionError, OSError, trio.BrokenResourceError):
+            except Exception as e:  # any I/O failure of a perturbed validator: resent later
                 self.res.send_errors += 1
+                self.res.error_kinds[type(e).__name__] += 1
         # not accepted: the tracker resends after RESEND_AFTER_S
 
     # --------------------------------------------------------------- tracking
@@ -578,7 +581,11 @@ class Runner:
 
         async def one(c: ToriiClient, t: Track) -> None:
             async with limiter:
-                r = await c.status(t.tx.hash)
+                try:
+                    r = await c.status(t.tx.hash)
+                except Exception as e:  # the validator went away mid-sweep: ask again next sweep
+                    self.res.error_kinds[type(e).__name__] += 1
+                    return
             t.last_status = r.tx_status
             if r.tx_status in FINAL_STATUSES:
                 t.final, t.final_from = r.tx_status, name
@@ -595,8 +602,8 @@ class Runner:
                 ):
                     for t in pending:
                         n.start_soon(one, c, t)
-            except (GrpcError, ConnectionError, OSError, trio.BrokenResourceError):
-                pass
+            except Exception as e:  # cannot connect: another validator next sweep
+                self.res.error_kinds[type(e).__name__] += 1
         now = time.monotonic()
         stale = [
             t
@@ -879,7 +886,8 @@ class Runner:
             f"{self.res.max_stall_s:.1f}s",
             f"  txs submitted {len(self.tracks)}, committed {committed}; outcomes "
             + ", ".join(f"{k}:{s} {n}" for (k, s), n in sorted(finals.items())),
-            f"  busy answers {self.res.busy_answers}, failed submissions {self.res.send_errors}",
+            f"  busy answers {self.res.busy_answers}, failed submissions {self.res.send_errors}; "
+            f"client I/O errors {dict(self.res.error_kinds) or 'none'}",
         ]
         for name, text in self.res.checks.items():
             lines.append(f"  check {name}: {text}")
@@ -919,6 +927,7 @@ class LedgerView:
     negative: list[str]
     problems: list[str]
     records: dict[bytes, TxRecord | None] = field(default_factory=dict)
+    rejected: dict[bytes, int] = field(default_factory=dict)  # hash -> height listed rejected
 
     def record(self, tx_hash: bytes) -> TxRecord | None:
         return self.records.get(tx_hash)
@@ -933,6 +942,7 @@ def read_ledger(data_dir: str) -> LedgerView:
             precision[key[len(K.ASSET) :].decode()] = int(value)
         hashes: list[bytes] = []
         tx_height: dict[bytes, int] = {}
+        rejected: dict[bytes, int] = {}
         minted: Counter[str] = Counter()
         problems: list[str] = []
         duplicates = 0
@@ -946,6 +956,8 @@ def read_ledger(data_dir: str) -> LedgerView:
                 problems.append(f"block {height} does not link to block {height - 1}")
             prev = block_hash(b)
             hashes.append(prev)
+            for rh in b.payload.rejected_transactions_hashes:
+                rejected[bytes.fromhex(rh)] = height
             for pb in b.payload.transactions:
                 tx = Tx(pb)
                 if tx.hash in tx_height:
@@ -988,12 +1000,17 @@ def read_ledger(data_dir: str) -> LedgerView:
             negative=negative,
             problems=problems,
             records=records,
+            rejected=rejected,
         )
     finally:
         store.close()
 
 
 # ------------------------------------------------------------------------ CLI
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def free_base_port(n: int) -> int:
@@ -1044,6 +1061,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     runner = Runner(m, root, seed, base)
+    # SIGTERM (a test harness's timeout, `kill`) unwinds like Ctrl-C, so validators stop
+    signal.signal(signal.SIGTERM, _interrupt)
     ok = False
     try:
         ok = runner.run()
@@ -1051,6 +1070,9 @@ def main(argv: list[str] | None = None) -> int:
         runner.fail(f"run aborted: {type(e).__name__}: {e}")
     except KeyboardInterrupt:
         runner.fail("interrupted")
+    except Exception as e:  # a bug of the runner, not of the network: say so, keep going
+        traceback.print_exc()
+        runner.fail(f"runner error (not a network failure): {type(e).__name__}: {e}")
     print(runner.summary(command), flush=True)
     if ok and temp and not args.keep:
         with contextlib.suppress(OSError):
