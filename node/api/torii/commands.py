@@ -163,16 +163,18 @@ class CommandService:
                 cached = bus.cached(t.hash)
                 if cached is not None and cached.tx_status in _IN_FLIGHT:
                     return  # a late co-signer: this batch already went to ordering
-        for t in batch.txs:
-            bus.publish(t.hash, response(t.hash, S.STATELESS_VALIDATION_SUCCESS))
+        # STATELESS_VALIDATION_SUCCESS is published only once the batch is taken: a busy
+        # refusal must leave no status behind (else Status shows a refused tx in progress).
         if signed and not in_pool:
-            self._submit(batch)
+            self._submit(batch, announce_valid=True)
             return
         outcome = self.mst.add(batch)
         if self.metrics is not None:
             self.metrics.mst_pending.set(len(self.mst))
         if outcome.state is MstState.FULL:
             raise GrpcError(Status.RESOURCE_EXHAUSTED, "MST pool is full: " + BUSY)
+        for t in batch.txs:
+            bus.publish(t.hash, response(t.hash, S.STATELESS_VALIDATION_SUCCESS))
         if outcome.state is MstState.COMPLETE:
             self._submit(outcome.batch)
             self.mst.remove(outcome.batch)
@@ -182,10 +184,12 @@ class CommandService:
         for t in batch.txs:
             bus.publish(t.hash, response(t.hash, S.MST_PENDING))
 
-    def _submit(self, batch: Batch) -> None:
+    def _submit(self, batch: Batch, announce_valid: bool = False) -> None:
         if not self.submit_batch(batch):
             raise GrpcError(Status.RESOURCE_EXHAUSTED, BUSY)
         for t in batch.txs:
+            if announce_valid:
+                self.bus.publish(t.hash, response(t.hash, S.STATELESS_VALIDATION_SUCCESS))
             self.bus.publish(t.hash, response(t.hash, S.ENOUGH_SIGNATURES_COLLECTED))
 
     # --- Status / StatusStream -------------------------------------------------------------
