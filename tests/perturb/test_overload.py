@@ -8,7 +8,8 @@ in its own task (a client that never waits for answers). Expected of the network
 (reliability plan row 18):
 
 * what a validator cannot take it refuses with RESOURCE_EXHAUSTED (no other error, no
-  client deadline hit);
+  client deadline hit), and Status then shows no progress for the refused txs (a
+  ListTorii refused busy may have taken its first batches: those do progress);
 * memory stays bounded: every validator's ``peak_rss_mb`` (HTTP /status, a high-water
   mark) stays under ``RSS_BOUND_MB``;
 * the backlog drains afterwards and every accepted tx reaches a final status: it is in
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,7 @@ class Flood:
         self.busy = 0
         self.busy_txs = 0
         self.other: list[str] = []
+        self.refused: list[tuple[str, int, int]] = []  # (validator, first, end) of busy calls
         self.peak_rss: dict[str, float] = {}
         self.heights: list[tuple[float, int]] = []  # (t, max height)
         self.pending_max = 0
@@ -99,6 +102,7 @@ class Flood:
                 if not retry_busy:
                     self.busy += 1
                     self.busy_txs += b - a
+                    self.refused.append((name, a, b))
                     self.busy_latency_max = max(self.busy_latency_max, trio.current_time() - t0)
                     return
                 await trio.sleep(0.2)
@@ -249,6 +253,17 @@ def test_overload_busy_bounded_memory_and_everything_accepted_final(tmp_path: Pa
                     for h in flood.accepted[:: max(1, len(flood.accepted) // 100)]
                 ]
 
+        async def refused_statuses() -> Counter[str]:
+            """What Status says, on the refusing validator, about txs of refused calls."""
+            torii = {v["name"]: v["torii"] for v in doc["validators"]}
+            seen: Counter[str] = Counter()
+            for name, a, b in flood.refused[:: max(1, len(flood.refused) // 8)]:
+                async with ToriiClient.connect(torii[name]) as c:
+                    for h in flood.hashes[a:b:25]:
+                        seen[endpoint_pb2.TxStatus.Name((await c.status(h)).tx_status)] += 1
+            return seen
+
+        refused_seen = trio.run(refused_statuses)
         sampled = trio.run(sample)
     # the devnet is down: every validator's ledger
     ledgers = {
@@ -271,7 +286,8 @@ def test_overload_busy_bounded_memory_and_everything_accepted_final(tmp_path: Pa
         f"heights {h0} -> {h1} during the flood (longest gap {gap:.1f}s), {top} at the end, "
         f"backlog drained {rates.get('drain_s', 0):.0f}s after the flood; "
         f"max pending {flood.pending_max}; "
-        f"peak RSS MB {flood.peak_rss}; other errors {flood.other[:3]}"
+        f"peak RSS MB {flood.peak_rss}; other errors {flood.other[:3]}; Status of refused "
+        f"txs afterwards {dict(refused_seen)}"
     )
     print(report)
     assert not flood.other, report
@@ -280,6 +296,9 @@ def test_overload_busy_bounded_memory_and_everything_accepted_final(tmp_path: Pa
     assert max(flood.peak_rss.values()) < RSS_BOUND_MB, report
     assert drained, f"backlog not drained within {DRAIN_TIMEOUT_S:.0f}s\n" + report
     assert all(s in (endpoint_pb2.COMMITTED, endpoint_pb2.REJECTED) for s in sampled), sampled
+    # a refused tx leaves no in-progress status behind (it was never taken)
+    stale = set(refused_seen) & {"STATELESS_VALIDATION_SUCCESS", "ENOUGH_SIGNATURES_COLLECTED"}
+    assert not stale, "refused txs still report progress\n" + report
     for name, led in ledgers.items():
         missing = [h for h in flood.accepted if h not in led.tx_height and h not in led.rejected]
         assert not missing, f"{name}: {len(missing)} accepted txs never final\n{report}"
