@@ -1,19 +1,11 @@
-"""Block sync: catching up with committed blocks and their commit certificates.
+"""Commit certificates at rest: the bytes stored beside each block and served to peers.
 
-Owns: verifying a commit certificate against the validator set in force at a height
-(:mod:`node.sync.certificate`, pure), serving ``BlockRequest``s from the local block
-store, and the catch-up driver that fetches blocks in chunks from peers, verifies and
-applies them, and tells consensus where the chain now is (:mod:`node.sync.syncer`).
-Must not import node.api; talks to the network only through the callables it is given.
+Block sync itself (asking peers for blocks, checking each certificate against the
+validator set in force at its height, applying, resuming consensus) is part of the
+pure round pipeline (:mod:`node.consensus.pipeline`), so the simulator exercises it
+too; this package owns only the storage form of a certificate (a ``bakong.peer.VoteState``).
 """
 
-from node.sync.certificate import certificate_problem, decode_certificate, encode_certificate
-from node.sync.syncer import BlockSyncer, serve_block_request
+from node.sync.certificate import decode_certificate, encode_certificate
 
-__all__ = [
-    "BlockSyncer",
-    "certificate_problem",
-    "decode_certificate",
-    "encode_certificate",
-    "serve_block_request",
-]
+__all__ = ["decode_certificate", "encode_certificate"]
