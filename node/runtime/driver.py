@@ -310,7 +310,14 @@ class ConsensusDriver:
                     self._accept_submission(payload)
                 elif kind == "batches":
                     for b in payload:  # what Pipeline.step does with a BatchesMsg
-                        self.pipeline.cache.add(b)
+                        # Room promised to queued Torii submissions is theirs: gossip that
+                        # took it would make _accept_submission drop a tx Torii already
+                        # answered OK for. Gossip is best effort (its origin keeps it).
+                        room = self.max_pending_txs - self._queued_txs
+                        if self.pipeline.cache.tx_count + len(b.txs) <= room:
+                            self.pipeline.cache.add(b)
+                        else:
+                            self._drop("gossip_cache_full")
                 else:
                     peer, msg = payload
                     await self._step(MessageReceived(peer, msg, now_ms()))
