@@ -51,6 +51,13 @@ Manifest (TOML or JSON; every key is optional, the defaults are shown)::
 The first ``len(kinds)`` perturbations of each slot are a seeded permutation of
 ``kinds`` and always run, so a short manifest covers every kind once.
 
+The validators run the code of the working tree, and are restarted during the run: on a
+tree that others edit meanwhile, run from a snapshot so a half-written change cannot
+crash a restarted validator::
+
+    git archive HEAD | tar -x -C /tmp/snap && cd /tmp/snap && \
+        PYTHONPATH=/tmp/snap python -m devnet.perturb --manifest devnet/manifests/long.toml
+
 Exit codes: 0 all checks passed, 1 a check failed (the output names it and prints the
 command that reproduces the run), 2 bad usage or manifest.
 """
