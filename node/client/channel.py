@@ -15,7 +15,6 @@ Why not grpcio: it is not trio-native, and the devnet, benchmarks and CLI are tr
 
 from __future__ import annotations
 
-import enum
 import math
 import ssl
 import urllib.parse
@@ -33,6 +32,8 @@ import h2.settings
 import trio
 from google.protobuf.message import DecodeError, Message
 
+from node.api.grpc.status import Status
+
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
 
@@ -48,26 +49,9 @@ DEFAULT_PORT: Final = 50051
 USER_AGENT: Final = b"bakong-node-client/0.1"
 
 
-class StatusCode(enum.IntEnum):
-    """gRPC status codes (grpc/doc/statuscodes.md)."""
-
-    OK = 0
-    CANCELLED = 1
-    UNKNOWN = 2
-    INVALID_ARGUMENT = 3
-    DEADLINE_EXCEEDED = 4
-    NOT_FOUND = 5
-    ALREADY_EXISTS = 6
-    PERMISSION_DENIED = 7
-    RESOURCE_EXHAUSTED = 8
-    FAILED_PRECONDITION = 9
-    ABORTED = 10
-    OUT_OF_RANGE = 11
-    UNIMPLEMENTED = 12
-    INTERNAL = 13
-    UNAVAILABLE = 14
-    DATA_LOSS = 15
-    UNAUTHENTICATED = 16
+# One definition of the canonical codes, shared with the server layer (a plain enum
+# module: importing it brings nothing of the server).
+StatusCode = Status
 
 
 class GrpcError(Exception):
@@ -242,6 +226,7 @@ class Channel:
         self._send_blocked: set[_Call] = set()
         self._slot_freed = trio.Event()
         self._write_wanted = trio.Event()
+        self._send_lock = trio.StrictFIFOLock()
         self._write_wanted.set()  # the preface is queued
         self._closed: GrpcError | None = None  # set once no new call may start
         self._settings_received = trio.Event()
@@ -325,12 +310,12 @@ class Channel:
         self._slot_freed.set()
 
     async def _flush(self) -> None:
-        data = self._conn.data_to_send()
-        if data:
-            with suppress(
-                trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError
-            ):
-                await self._sock.send_all(data)
+        # the writer task may be mid-write: one writer at a time on the socket
+        async with self._send_lock:
+            data = self._conn.data_to_send()
+            if data:
+                with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._sock.send_all(data)
 
     # ------------------------------------------------------------ socket tasks
 
@@ -341,14 +326,15 @@ class Channel:
         while True:
             await self._write_wanted.wait()
             self._write_wanted = trio.Event()
-            data = self._conn.data_to_send()
-            if not data:
-                continue
-            try:
-                await self._sock.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
-                self._lost(f"write failed: {e}")
-                return
+            async with self._send_lock:
+                data = self._conn.data_to_send()
+                if not data:
+                    continue
+                try:
+                    await self._sock.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
+                    self._lost(f"write failed: {e}")
+                    return
 
     def _lost(self, reason: str) -> None:
         error = GrpcError(StatusCode.UNAVAILABLE, f"connection to {self.authority} lost: {reason}")
