@@ -1,4 +1,5 @@
-"""The pure cores and the simulation loop never reach trio, sockets, the clock, the
+"""The pure cores (consensus, ordering, validation, state execution, model) and the
+simulation loop never reach trio, sockets, the clock, the
 global random or OS entropy (DESIGN rule 1); only ``random.Random`` instances are used."""
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[3] / "node"
 PURE = [
     *sorted((ROOT / "consensus").glob("*.py")),
     *sorted((ROOT / "ordering").glob("*.py")),
+    *sorted((ROOT / "validation").glob("*.py")),
+    *sorted((ROOT / "state").glob("*.py")),
+    *sorted((ROOT / "model").glob("*.py")),
     ROOT / "sim" / "cluster.py",
     ROOT / "sim" / "bank.py",
     ROOT / "sim" / "twins.py",
