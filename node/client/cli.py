@@ -293,6 +293,13 @@ def add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -
 Action: TypeAlias = Callable[[ToriiClient], Awaitable[int]]
 
 
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    e: BaseException = group
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
+    return e
+
+
 def _run(args: argparse.Namespace, action: Action) -> int:
     """Connect to ``--torii``, run ``action``, and turn client errors into CliError."""
     try:
@@ -307,7 +314,12 @@ def _run(args: argparse.Namespace, action: Action) -> int:
             return await action(client)
 
     try:
-        return trio.run(go)
+        try:
+            return trio.run(go)
+        except BaseExceptionGroup as group:
+            # a nursery wrapped the real error (possibly beside a secondary one): answer
+            # the first, like any other, in one line
+            raise _first_error(group) from None
     except GrpcConnectionError as e:
         raise CliError(
             f"cannot reach Torii at {host}:{port}: {e.reason}", EXIT_UNREACHABLE
