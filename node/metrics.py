@@ -54,7 +54,7 @@ class NodeMetrics:
         )
         self.commit_latency = Histogram(
             "bakong_commit_latency_seconds",
-            "Round start to block commit",
+            "From the previous commit (start of the height) to this block's commit",
             buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0),
             registry=r,
         )
