@@ -110,6 +110,12 @@ class Tx:
     def serialize(self) -> bytes:
         return self.pb.SerializeToString()
 
+    @cached_property
+    def signed_hash(self) -> bytes:
+        """SHA3-256 of the whole message, signatures included: two copies of a transaction
+        with other signatures have the same ``hash`` but not the same ``signed_hash``."""
+        return sha3_256(self.serialize())
+
 
 class BatchType(enum.IntEnum):
     ATOMIC = 0

@@ -2,8 +2,8 @@
 
 Proposals are ``iroha.protocol.Proposal`` messages built from whole batches; executing
 one first re-checks every transaction statelessly against the proposal's created_time
-(signatures are verified once per node: hashes verified before are remembered), then
-runs it on a scratch view of the ledger. An invalid proposal (bad tx, split batch, wrong
+(signature cryptography once per node: transactions verified before, signatures included,
+are remembered), then runs it on a scratch view of the ledger. An invalid proposal (bad tx, split batch, wrong
 height) yields ``None``: the node votes for nothing. Blocks are signed by this
 validator; the signatures of a commit certificate's voters become the committed block's
 ``Block_v1.signatures`` as in Iroha.
@@ -18,7 +18,7 @@ from node.config import ValidationLimits
 from node.consensus.pipeline import BlockCandidate
 from node.consensus.vote import Vote
 from node.crypto import KeyPair, verify
-from node.model import Batch, BatchType, Tx, block_hash, group_batches, proposal_hash
+from node.model import Batch, Tx, block_hash, group_batches, proposal_hash
 from node.proto.iroha import block_pb2, primitive_pb2, proposal_pb2
 from node.state import ExecutionResult, Ledger, LedgerError
 from node.sync.certificate import decode_certificate, encode_certificate
@@ -28,21 +28,31 @@ MAX_CANDIDATES = 8
 
 
 class VerifiedCache:
-    """Hashes of transactions whose signatures this node already verified (bounded LRU)."""
+    """Transactions whose signatures this node already verified (bounded LRU).
+
+    Keyed by ``Tx.signed_hash`` (signatures included), not by the tx hash: a copy of a
+    known payload carrying other signatures is verified again.
+    """
 
     def __init__(self, size: int = 200_000) -> None:
         self._size = size
         self._d: OrderedDict[bytes, None] = OrderedDict()
 
-    def __contains__(self, h: bytes) -> bool:
-        return h in self._d
-
-    def add_all(self, hashes: Sequence[bytes]) -> None:
+    def knows(self, batch: Batch) -> bool:
         d = self._d
-        for h in hashes:
-            d[h] = None
+        return all(t.signed_hash in d for t in batch.txs)
+
+    def remember(self, batches: Sequence[Batch]) -> None:
+        d = self._d
+        for b in batches:
+            for t in b.txs:
+                d[t.signed_hash] = None
         while len(d) > self._size:
             d.popitem(last=False)
+
+
+def _trusted(public_key: str, message: bytes, signature: bytes) -> bool:
+    return True  # for batches whose exact signatures this node verified before
 
 
 class ChainAdapter:
@@ -90,28 +100,21 @@ class ChainAdapter:
     def proposal_hash(self, proposal: proposal_pb2.Proposal) -> bytes:
         return proposal_hash(proposal)
 
-    def _validator(self) -> StatelessValidator:
-        def cached_verify(public_key: str, message: bytes, signature: bytes) -> bool:
-            return verify(public_key, message, signature)
-
-        return StatelessValidator(self.ledger.params, self.limits, cached_verify)
-
     def _stateless_ok(self, txs: list[Tx], created_time: int) -> bool:
-        """Every batch complete and valid at the proposal's time; signatures once per node."""
-        batches = group_batches(txs)
-        # txs seen before were verified with their signatures; only check the rest fully
-        fresh = [b for b in batches if not all(t.hash in self.verified for t in b.txs)]
-        v = self._validator()
-        for b in fresh:
-            if v.batch_reasons(b, created_time) is not None:
+        """Every batch complete and valid at the proposal's time. Every rule is checked for
+        every batch; only the signature cryptography is skipped for batches whose exact
+        signatures this node verified before."""
+        params = self.ledger.params
+        full = StatelessValidator(params, self.limits, verify)
+        known = StatelessValidator(params, self.limits, _trusted)
+        fresh = []
+        for b in group_batches(txs):
+            seen = self.verified.knows(b)
+            if (known if seen else full).batch_reasons(b, created_time) is not None:
                 return False
-        self.verified.add_all([t.hash for b in fresh for t in b.txs])
-        # batches whose signatures were known still need their time window checked
-        for b in batches:
-            if b.type != BatchType.SINGLE and b not in fresh:
-                meta = b.txs[0].batch_meta
-                if meta is None or len(meta.reduced_hashes) != len(b.txs):
-                    return False
+            if not seen:
+                fresh.append(b)
+        self.verified.remember(fresh)
         return True
 
     def execute(self, proposal: proposal_pb2.Proposal) -> BlockCandidate | None:

@@ -188,7 +188,7 @@ class ConsensusDriver:
         except trio.WouldBlock:
             return False
         self._queued_txs += n
-        self.adapter.verified.add_all(batch.tx_hashes)
+        self.adapter.verified.remember([batch])  # Torii verified its signatures
         return True
 
     def _accept_submission(self, batch: Batch) -> None:
@@ -241,12 +241,7 @@ class ConsensusDriver:
                 except trio.WouldBlock:
                     break
             verified = self.adapter.verified
-            fresh = [
-                (peer, b)
-                for peer, msg in items
-                for b in msg.batches
-                if not all(h in verified for h in b.tx_hashes)
-            ]
+            fresh = [(peer, b) for peer, msg in items for b in msg.batches if not verified.knows(b)]
             bad: set[int] = set()
             if fresh:
                 v = StatelessValidator(self.adapter.ledger.params, self.limits.validation)
@@ -258,7 +253,7 @@ class ConsensusDriver:
                         bad.add(id(b))
                         self._drop("invalid_gossiped_batch")
                         log.info("gossip_invalid", peer=peer[:16], batches=1)
-                verified.add_all([h for _, b in fresh if id(b) not in bad for h in b.tx_hashes])
+                verified.remember([b for _, b in fresh if id(b) not in bad])
             good = [b for _, msg in items for b in msg.batches if id(b) not in bad]
             if good:
                 await self._events_send.send(("batches", good))
