@@ -3,10 +3,10 @@
 Proposals are ``iroha.protocol.Proposal`` messages built from whole batches; executing
 one first re-checks every transaction statelessly against the proposal's created_time
 (signature cryptography once per node: transactions verified before, signatures included,
-are remembered), then runs it on a scratch view of the ledger. An invalid proposal (bad tx, split batch, wrong
-height) yields ``None``: the node votes for nothing. Blocks are signed by this
-validator; the signatures of a commit certificate's voters become the committed block's
-``Block_v1.signatures`` as in Iroha.
+are remembered), then runs it on a scratch view of the ledger. An invalid proposal (bad
+tx, split batch, wrong height) yields ``None``: the node votes for nothing. Blocks are
+signed by this validator; the signatures of a commit certificate's voters become the
+committed block's ``Block_v1.signatures`` as in Iroha.
 """
 
 from __future__ import annotations
