@@ -34,6 +34,7 @@ from node.metrics import NodeMetrics
 from node.model import Round, block_hash
 from node.net import PeerNetwork, TcpTransport
 from node.proto.iroha import block_pb2, qry_responses_pb2
+from node.runtime.admission import Reservation
 from node.runtime.chain import ChainAdapter, VerifiedCache
 from node.runtime.clock import skew_ms, wall_ms
 from node.runtime.driver import ConsensusDriver, Hooks, load_sign_state, status_frame
@@ -149,7 +150,7 @@ class Node:
         self.torii = ToriiService(
             ledger=ledger,
             store=store,
-            submit_batch=self._submit,
+            admission=self,  # room reserved in the driver's ordering backlog
             limits=cfg.limits,
             health=self.healthcheck,
             metrics=self.metrics,
@@ -237,8 +238,9 @@ class Node:
 
     # --- hooks -------------------------------------------------------------------------
 
-    def _submit(self, batch: Any) -> bool:
-        return self.driver.submit(batch)
+    def reserve(self, n_txs: int) -> Reservation | None:
+        """Torii's admission: room for a whole list in ordering, or None (busy)."""
+        return self.driver.reserve(n_txs)
 
     def _committed(self, c: Committed) -> None:
         stored = self.ledger.get_block(c.height)

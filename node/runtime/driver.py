@@ -43,6 +43,7 @@ from node.ordering import AddResult
 from node.proto.iroha import proposal_pb2
 from node.proto.peer import peer_pb2
 from node.runtime import codec
+from node.runtime.admission import ADMISSION, AdmissionGate, AdmissionLimits, Reservation
 from node.runtime.chain import ChainAdapter
 from node.runtime.clock import wall_ms as now_ms
 from node.state import ExecutionResult
@@ -152,6 +153,7 @@ class ConsensusDriver:
         limits: Limits,
         metrics: NodeMetrics,
         hooks: Hooks,
+        admission: AdmissionLimits = ADMISSION,
     ) -> None:
         self.pipeline = pipeline
         self.adapter = adapter
@@ -168,8 +170,17 @@ class ConsensusDriver:
         self._gossip_wake = trio.Event()
         self.dropped: dict[str, int] = {}
         self.last_round = Round(0, 0)
-        self._queued_txs = 0
+        self._queued_txs = 0  # handed over by Torii, not yet in the cache
+        self._incoming: list[Batch] = []  # those batches, for the main loop
+        self._incoming_signalled = False  # a "submit" event is queued for them
         self.max_pending_txs = limits.ordering.max_pending_txs
+        self.admission_limits = admission
+        self.admission = AdmissionGate(
+            soft=self._backlog_bound,
+            hard=lambda: self.max_pending_txs,
+            pending=lambda: self.pipeline.cache.tx_count + self._queued_txs,
+            sink=self._enqueue,
+        )
         self._loopback: list[Any] = []  # messages the pipeline sends to itself
         self._checks_send, self._checks = trio.open_memory_channel[tuple[str, BatchesMsg[Batch]]](
             GOSSIP_CHECK_QUEUE
@@ -177,24 +188,45 @@ class ConsensusDriver:
 
     # --- inputs ----------------------------------------------------------------------
 
-    def submit(self, batch: Batch) -> bool:
-        """From Torii (already statelessly valid). Queued for the driver, which owns the
-        pipeline; False (busy) when the ordering cache plus the queue would overflow."""
-        n = len(batch.txs)
-        if self.pipeline.cache.tx_count + self._queued_txs + n > self.max_pending_txs:
-            return False
-        try:
-            self._events_send.send_nowait(("submit", batch))
-        except trio.WouldBlock:
-            return False
-        self._queued_txs += n
-        self.adapter.verified.remember([batch])  # Torii verified its signatures
-        return True
+    def reserve(self, n_txs: int) -> Reservation | None:
+        """From Torii, before it checks anything: room for ``n_txs`` in ordering (see
+        :mod:`node.runtime.admission`), or None (busy) when the backlog is full."""
+        return self.admission.reserve(n_txs)
 
-    def _accept_submission(self, batch: Batch) -> None:
-        self._queued_txs -= len(batch.txs)
-        if self.pipeline.submit(batch) is AddResult.ACCEPTED:
-            self._gossip.append(batch)
+    def submit(self, batch: Batch) -> bool:
+        """One statelessly valid batch, reserved and submitted at once; False (busy)
+        when there is no room."""
+        reservation = self.reserve(len(batch.txs))
+        if reservation is None:
+            return False
+        return reservation.submit(batch)
+
+    def _backlog_bound(self) -> int:
+        return (
+            self.admission_limits.backlog_proposals * self.adapter.ledger.params.max_proposal_size
+        )
+
+    def _enqueue(self, batch: Batch) -> None:
+        """A reserved batch goes to the driver, which owns the pipeline. It is never
+        refused: the room it takes was promised to it (gossip leaves it alone)."""
+        self._queued_txs += len(batch.txs)
+        self._incoming.append(batch)
+        self.adapter.verified.remember([batch])  # Torii verified its signatures
+        if not self._incoming_signalled:
+            try:
+                self._events_send.send_nowait(("submit", None))
+                self._incoming_signalled = True
+            except trio.WouldBlock:
+                pass  # the queue is full: the main loop is busy and drains _incoming anyway
+
+    def _accept_submissions(self) -> None:
+        self._incoming_signalled = False
+        incoming, self._incoming = self._incoming, []
+        for batch in incoming:
+            self._queued_txs -= len(batch.txs)
+            if self.pipeline.submit(batch) is AddResult.ACCEPTED:
+                self._gossip.append(batch)
+        if self._gossip:
             self._gossip_wake.set()
 
     def _drop(self, reason: str) -> None:
@@ -230,9 +262,20 @@ class ConsensusDriver:
                 self.metrics.votes_received.inc()
             await self._events_send.send(("msg", (peer, msg)))
 
+    def _gossip_room(self) -> int:
+        """Room in the ordering cache for gossiped batches. Room promised to Torii
+        (queued submissions and reservations) is theirs: gossip that took it would make
+        a submission Torii already answered OK for fail. Gossip is best effort: its
+        origin keeps the batch and proposes it."""
+        used = self.pipeline.cache.tx_count + self._queued_txs + self.admission.reserved
+        return self.max_pending_txs - used
+
     async def _check_gossiped(self) -> None:
         """Stateless checks of gossiped batches, all frames queued meanwhile in one
-        worker-thread hand-off; the valid ones go straight into the ordering cache."""
+        worker-thread hand-off; the valid ones go straight into the ordering cache.
+        Batches already pending, or that cannot enter because the cache is full, are
+        dropped before their signatures are checked: under a flood those checks would
+        otherwise take the CPU consensus needs."""
         while True:
             items = [await self._checks.receive()]
             while len(items) < 64:
@@ -241,7 +284,22 @@ class ConsensusDriver:
                 except trio.WouldBlock:
                     break
             verified = self.adapter.verified
-            fresh = [(peer, b) for peer, msg in items for b in msg.batches if not verified.knows(b)]
+            cache = self.pipeline.cache  # read only here (membership, count)
+            room = self._gossip_room()
+            wanted: list[tuple[str, Batch]] = []
+            seen: set[bytes] = set()
+            for peer, msg in items:
+                for b in msg.batches:
+                    key = b.batch_hash
+                    if key in seen or key in cache:
+                        continue  # another peer's copy, or already pending
+                    seen.add(key)
+                    if len(b.txs) > room:
+                        self._drop("gossip_cache_full")
+                        continue
+                    room -= len(b.txs)
+                    wanted.append((peer, b))
+            fresh = [(peer, b) for peer, b in wanted if not verified.knows(b)]
             bad: set[int] = set()
             if fresh:
                 v = StatelessValidator(self.adapter.ledger.params, self.limits.validation)
@@ -254,7 +312,7 @@ class ConsensusDriver:
                         self._drop("invalid_gossiped_batch")
                         log.info("gossip_invalid", peer=peer[:16], batches=1)
                 verified.remember([b for _, b in fresh if id(b) not in bad])
-            good = [b for _, msg in items for b in msg.batches if id(b) not in bad]
+            good = [b for _, b in wanted if id(b) not in bad]
             if good:
                 await self._events_send.send(("batches", good))
 
@@ -302,14 +360,10 @@ class ConsensusDriver:
             while item is not None:
                 kind, payload = item
                 if kind == "submit":
-                    self._accept_submission(payload)
+                    self._accept_submissions()
                 elif kind == "batches":
                     for b in payload:  # what Pipeline.step does with a BatchesMsg
-                        # Room promised to queued Torii submissions is theirs: gossip that
-                        # took it would make _accept_submission drop a tx Torii already
-                        # answered OK for. Gossip is best effort (its origin keeps it).
-                        room = self.max_pending_txs - self._queued_txs
-                        if self.pipeline.cache.tx_count + len(b.txs) <= room:
+                        if self._gossip_room() >= len(b.txs):
                             self.pipeline.cache.add(b)
                         else:
                             self._drop("gossip_cache_full")
@@ -320,6 +374,8 @@ class ConsensusDriver:
                     item = self._events.receive_nowait() if kind != "msg" else None
                 except trio.WouldBlock:
                     item = None
+            if self._incoming:  # its "submit" event could not be queued (queue full)
+                self._accept_submissions()
             self.metrics.pending_txs.set(self.pipeline.cache.tx_count)
             self._report_round()
 

@@ -1,9 +1,14 @@
 """CommandService_v1: Torii, ListTorii, Status, StatusStream (iroha1.md §1).
 
 Torii and ListTorii always answer Empty with gRPC OK, except when the node cannot take
-the batch now (ordering cache or MST pool full): then RESOURCE_EXHAUSTED "busy, retry
+the list now (ordering backlog or MST pool full): then RESOURCE_EXHAUSTED "busy, retry
 later", so clients back off instead of losing transactions silently. Every other
 outcome is reported through the status bus.
+
+Admission comes first: room for the whole list is reserved in ordering before any
+grouping, hashing or signature check, so the refused part of a flood costs almost
+nothing, and a list is either refused whole (no status left behind for any of its txs)
+or taken whole (each valid batch goes its way inside the room reserved).
 """
 
 from __future__ import annotations
@@ -49,6 +54,41 @@ class SubmitBatch(Protocol):
         ...
 
 
+class Reservation(Protocol):
+    """Room in ordering promised to one request (node.runtime.admission.Reservation)."""
+
+    def submit(self, batch: Batch, /) -> bool:
+        """Hand a fully signed batch to ordering within the room; True when taken."""
+        ...
+
+    def release(self) -> None:
+        """Give back the room not used (idempotent)."""
+        ...
+
+
+class Admission(Protocol):
+    def reserve(self, n_txs: int, /) -> Reservation | None:
+        """Room for ``n_txs`` txs, or None (busy: refuse the request whole)."""
+        ...
+
+
+class _Unreserved:
+    """Without an admission (tests, tools): every batch is offered to ``submit_batch``,
+    which may still refuse it; a list is then not guaranteed to be taken whole."""
+
+    def __init__(self, submit_batch: SubmitBatch) -> None:
+        self._submit_batch = submit_batch
+
+    def reserve(self, n_txs: int, /) -> Reservation | None:
+        return self
+
+    def submit(self, batch: Batch, /) -> bool:
+        return self._submit_batch(batch)
+
+    def release(self) -> None:
+        pass
+
+
 class TxIndex(Protocol):
     def tx_status(self, tx_hash: bytes, /) -> TxRecord | None: ...
 
@@ -81,16 +121,23 @@ class CommandService:
         ledger: TxIndex,
         validator: Callable[[], StatelessValidator],
         limits: ValidationLimits,
-        submit_batch: SubmitBatch,
         now_ms: Callable[[], int],
+        submit_batch: SubmitBatch | None = None,
+        admission: Admission | None = None,
         metrics: NodeMetrics | None = None,
     ) -> None:
+        """``admission`` (the consensus driver) reserves room for whole lists; without
+        it, ``submit_batch`` takes batches one by one."""
+        if admission is None:
+            if submit_batch is None:
+                raise TypeError("CommandService needs an admission or a submit_batch")
+            admission = _Unreserved(submit_batch)
         self.bus = bus
         self.mst = mst
         self.ledger = ledger
         self._validator = validator
         self.limits = limits
-        self.submit_batch = submit_batch
+        self.admission = admission
         self.now_ms = now_ms
         self.metrics = metrics
 
@@ -109,7 +156,8 @@ class CommandService:
             self.bus.publish(tx.hash, response(tx.hash, S.STATELESS_VALIDATION_FAILED, reason))
 
     async def process(self, txs: list[Tx]) -> None:
-        """Validate a list; on any failure every tx fails, else each batch goes its way."""
+        """Reserve room for the list, validate it; on any failure every tx fails, else
+        each batch goes its way. Busy: refused whole, before any work on it."""
         if not txs:
             return
         if len(txs) > self.limits.max_txs_per_list:
@@ -119,6 +167,15 @@ class CommandService:
                 f"at most {self.limits.max_txs_per_list}",
             )
             return
+        reservation = self.admission.reserve(len(txs))
+        if reservation is None:
+            raise GrpcError(Status.RESOURCE_EXHAUSTED, BUSY)
+        try:
+            await self._process_reserved(txs, reservation)
+        finally:
+            reservation.release()  # what invalid txs, replays and MST batches did not use
+
+    async def _process_reserved(self, txs: list[Tx], reservation: Reservation) -> None:
         batches = group_batches(txs)
         validator = self._validator()
         now = self.now_ms()
@@ -135,8 +192,17 @@ class CommandService:
         if bad:
             self._fail_all(txs, bad[0] if len(bad) == 1 else "; ".join(bad))
             return
+        # The MST pool is bounded too: refuse the list whole if its new partly signed
+        # batches cannot all be parked, before any batch of it goes anywhere.
+        new_pending = sum(
+            1
+            for b in batches
+            if not b.fully_signed() and not any(t.hash in self.mst for t in b.txs)
+        )
+        if new_pending and len(self.mst) + new_pending > self.mst.max_batches:
+            raise GrpcError(Status.RESOURCE_EXHAUSTED, "MST pool is full: " + BUSY)
         for batch in batches:
-            self._process_batch(batch)
+            self._process_batch(batch, reservation)
 
     def _is_replay(self, batch: Batch) -> bool:
         """A tx of the batch is already final: answer its final status, drop the batch."""
@@ -152,7 +218,7 @@ class CommandService:
                 replay = True
         return replay
 
-    def _process_batch(self, batch: Batch) -> None:
+    def _process_batch(self, batch: Batch, reservation: Reservation) -> None:
         if self._is_replay(batch):
             return
         bus = self.bus
@@ -166,7 +232,7 @@ class CommandService:
         # STATELESS_VALIDATION_SUCCESS is published only once the batch is taken: a busy
         # refusal must leave no status behind (else Status shows a refused tx in progress).
         if signed and not in_pool:
-            self._submit(batch, announce_valid=True)
+            self._submit(batch, reservation, announce_valid=True)
             return
         outcome = self.mst.add(batch)
         if self.metrics is not None:
@@ -176,7 +242,7 @@ class CommandService:
         for t in batch.txs:
             bus.publish(t.hash, response(t.hash, S.STATELESS_VALIDATION_SUCCESS))
         if outcome.state is MstState.COMPLETE:
-            self._submit(outcome.batch)
+            self._submit(outcome.batch, reservation)
             self.mst.remove(outcome.batch)
             if self.metrics is not None:
                 self.metrics.mst_pending.set(len(self.mst))
@@ -184,8 +250,8 @@ class CommandService:
         for t in batch.txs:
             bus.publish(t.hash, response(t.hash, S.MST_PENDING))
 
-    def _submit(self, batch: Batch, announce_valid: bool = False) -> None:
-        if not self.submit_batch(batch):
+    def _submit(self, batch: Batch, reservation: Reservation, announce_valid: bool = False) -> None:
+        if not reservation.submit(batch):
             raise GrpcError(Status.RESOURCE_EXHAUSTED, BUSY)
         for t in batch.txs:
             if announce_valid:

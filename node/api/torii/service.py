@@ -1,6 +1,9 @@
 """ToriiService: builds the buses, the MST pool and both services, and exposes
 
 * ``methods()`` -- the 7 RPCs under Iroha's exact paths, for ``GrpcServer``;
+* submissions go to ordering through ``admission`` (the consensus driver: room for a
+  whole list reserved before any check) or, without one (tests, tools), through a plain
+  ``submit_batch`` callable;
 * the hooks the node calls as its pipeline advances: ``proposal_executed`` (STATEFUL_*),
   ``block_committed`` (COMMITTED / REJECTED, block streams, MST clean-up, one round),
   ``round_passed`` (a reject round), ``expire_mst`` (periodic, with the time).
@@ -19,7 +22,7 @@ from google.protobuf.message import Message
 
 from node.api.grpc import GrpcError, Method, ServiceContext, server_stream, unary
 from node.api.torii.block_bus import BlockBus
-from node.api.torii.commands import CommandService, SubmitBatch, record_response
+from node.api.torii.commands import Admission, CommandService, SubmitBatch, record_response
 from node.api.torii.ledger import LedgerAccess
 from node.api.torii.mst import MstPool
 from node.api.torii.queries import QueryExecutor, QueryService
@@ -69,7 +72,8 @@ class ToriiService:
         *,
         ledger: Ledger | ToriiLedger,
         store: KVStore | None,
-        submit_batch: SubmitBatch,
+        submit_batch: SubmitBatch | None = None,
+        admission: Admission | None = None,
         limits: Limits | None = None,
         health: Callable[[], qry_responses_pb2.HealthcheckData] = default_health,
         metrics: NodeMetrics | None = None,
@@ -105,6 +109,7 @@ class ToriiService:
             validator=self.validator,
             limits=limits.validation,
             submit_batch=submit_batch,
+            admission=admission,
             now_ms=now_ms,
             metrics=metrics,
         )
