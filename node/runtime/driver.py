@@ -171,6 +171,7 @@ class ConsensusDriver:
         self.dropped: dict[str, int] = {}
         self.last_round = Round(0, 0)
         self._queued_txs = 0  # handed over by Torii, not yet in the cache
+        self._gossip_txs = 0  # gossiped to us, on their way to the cache (being checked)
         self._incoming: list[Batch] = []  # those batches, for the main loop
         self._incoming_signalled = False  # a "submit" event is queued for them
         self.max_pending_txs = limits.ordering.max_pending_txs
@@ -178,7 +179,7 @@ class ConsensusDriver:
         self.admission = AdmissionGate(
             soft=self._backlog_bound,
             hard=lambda: self.max_pending_txs,
-            pending=lambda: self.pipeline.cache.tx_count + self._queued_txs,
+            pending=self._backlog,
             sink=self._enqueue,
         )
         self._loopback: list[Any] = []  # messages the pipeline sends to itself
@@ -200,6 +201,12 @@ class ConsensusDriver:
         if reservation is None:
             return False
         return reservation.submit(batch)
+
+    def _backlog(self) -> int:
+        """Txs this validator will hold pending: in the cache, queued by Torii, and
+        gossiped by peers but not yet checked (counting these keeps every validator's
+        Torii from admitting, under a flood, as if the others' work were not coming)."""
+        return self.pipeline.cache.tx_count + self._queued_txs + self._gossip_txs
 
     def _backlog_bound(self) -> int:
         return (
@@ -256,6 +263,7 @@ class ConsensusDriver:
                 continue
             if isinstance(msg, BatchesMsg):
                 # checked beside this pump: votes and proposals never wait behind it
+                self._gossip_txs += sum(len(b.txs) for b in msg.batches)
                 await self._checks_send.send((peer, msg))
                 continue
             if isinstance(msg, VotesMsg):
@@ -313,6 +321,9 @@ class ConsensusDriver:
                         log.info("gossip_invalid", peer=peer[:16], batches=1)
                 verified.remember([b for _, b in fresh if id(b) not in bad])
             good = [b for _, b in wanted if id(b) not in bad]
+            # what goes no further leaves the backlog now, the rest once in the cache
+            self._gossip_txs -= sum(len(b.txs) for _, m in items for b in m.batches)
+            self._gossip_txs += sum(len(b.txs) for b in good)
             if good:
                 await self._events_send.send(("batches", good))
 
@@ -363,6 +374,7 @@ class ConsensusDriver:
                     self._accept_submissions()
                 elif kind == "batches":
                     for b in payload:  # what Pipeline.step does with a BatchesMsg
+                        self._gossip_txs -= len(b.txs)
                         if self._gossip_room() >= len(b.txs):
                             self.pipeline.cache.add(b)
                         else:
