@@ -171,7 +171,8 @@ class ConsensusDriver:
         self.dropped: dict[str, int] = {}
         self.last_round = Round(0, 0)
         self._queued_txs = 0  # handed over by Torii, not yet in the cache
-        self._gossip_txs = 0  # gossiped to us, on their way to the cache (being checked)
+        self._gossip_unchecked = 0  # gossiped txs waiting for their signature check
+        self._gossip_checked = 0  # ... checked, waiting for the main loop to cache them
         self._incoming: list[Batch] = []  # those batches, for the main loop
         self._incoming_signalled = False  # a "submit" event is queued for them
         self.max_pending_txs = limits.ordering.max_pending_txs
@@ -204,9 +205,10 @@ class ConsensusDriver:
 
     def _backlog(self) -> int:
         """Txs this validator will hold pending: in the cache, queued by Torii, and
-        gossiped by peers but not yet checked (counting these keeps every validator's
+        gossiped by peers but not cached yet (counting these keeps every validator's
         Torii from admitting, under a flood, as if the others' work were not coming)."""
-        return self.pipeline.cache.tx_count + self._queued_txs + self._gossip_txs
+        cached = self.pipeline.cache.tx_count + self._queued_txs
+        return cached + self._gossip_unchecked + self._gossip_checked
 
     def _backlog_bound(self) -> int:
         return (
@@ -263,7 +265,7 @@ class ConsensusDriver:
                 continue
             if isinstance(msg, BatchesMsg):
                 # checked beside this pump: votes and proposals never wait behind it
-                self._gossip_txs += sum(len(b.txs) for b in msg.batches)
+                self._gossip_unchecked += sum(len(b.txs) for b in msg.batches)
                 await self._checks_send.send((peer, msg))
                 continue
             if isinstance(msg, VotesMsg):
@@ -293,7 +295,8 @@ class ConsensusDriver:
                     break
             verified = self.adapter.verified
             cache = self.pipeline.cache  # read only here (membership, count)
-            room = self._gossip_room()
+            # batches checked earlier, still on their way to the cache, take room too
+            room = self._gossip_room() - self._gossip_checked
             wanted: list[tuple[str, Batch]] = []
             seen: set[bytes] = set()
             for peer, msg in items:
@@ -322,8 +325,8 @@ class ConsensusDriver:
                 verified.remember([b for _, b in fresh if id(b) not in bad])
             good = [b for _, b in wanted if id(b) not in bad]
             # what goes no further leaves the backlog now, the rest once in the cache
-            self._gossip_txs -= sum(len(b.txs) for _, m in items for b in m.batches)
-            self._gossip_txs += sum(len(b.txs) for b in good)
+            self._gossip_unchecked -= sum(len(b.txs) for _, m in items for b in m.batches)
+            self._gossip_checked += sum(len(b.txs) for b in good)
             if good:
                 await self._events_send.send(("batches", good))
 
@@ -374,7 +377,7 @@ class ConsensusDriver:
                     self._accept_submissions()
                 elif kind == "batches":
                     for b in payload:  # what Pipeline.step does with a BatchesMsg
-                        self._gossip_txs -= len(b.txs)
+                        self._gossip_checked -= len(b.txs)
                         if self._gossip_room() >= len(b.txs):
                             self.pipeline.cache.add(b)
                         else:
