@@ -70,6 +70,8 @@ class Flood:
         self.hashes = hashes
         self.next = 0
         self.accepted: list[bytes] = []
+        self.accepted_calls: list[tuple[int, int, float]] = []  # (first, end, sent at)
+        self.t0 = 0.0
         self.offered = 0
         self.skipped = 0  # chunks the client could not put in flight (MAX_INFLIGHT)
         self.inflight = 0
@@ -98,6 +100,7 @@ class Flood:
                     COMMAND_SERVICE + "ListTorii", body, timeout=CALL_TIMEOUT_S
                 )
                 self.accepted += self.hashes[a:b]
+                self.accepted_calls.append((a, b, t0 - self.t0))
                 return
             except GrpcError as e:
                 if e.code != StatusCode.RESOURCE_EXHAUSTED:
@@ -140,6 +143,7 @@ class Flood:
                 await trio.sleep_until(next_t)
 
     async def monitor(self, t0: float) -> None:
+        self.t0 = t0
         while True:
             top = pending = 0
             for v in self.doc["validators"]:
@@ -154,6 +158,21 @@ class Flood:
             self.heights.append((trio.current_time() - t0, top))
             self.pending.append((trio.current_time() - t0, pending))
             await trio.sleep(0.5)
+
+    def commit_latencies(self, tx_height: dict[bytes, int]) -> list[float]:
+        """Per committed tx of an accepted call: first sample showing its height minus
+        the time the call was sent (0.5 s sampling: an upper bound by up to 0.5 s)."""
+        first_seen: dict[int, float] = {}
+        for t, top in self.heights:
+            for height in range(max(first_seen, default=0) + 1, top + 1):
+                first_seen[height] = t
+        out = []
+        for a, b, sent in self.accepted_calls:
+            for h in self.hashes[a:b]:
+                seen = first_seen.get(tx_height.get(h, -1))
+                if seen is not None:
+                    out.append(seen - sent)
+        return sorted(out)
 
     def height_at(self, t: float) -> int:
         best = 0
@@ -227,6 +246,7 @@ def test_overload_busy_bounded_memory_and_everything_accepted_final(tmp_path: Pa
                     raise AssertionError("the baseline load did not drain")
                 rates["sustainable"] = BASE_TXS / (trio.current_time() - t_base)
                 flood.accepted.clear()
+                flood.accepted_calls.clear()
                 # 2. the flood: FACTOR times that, open loop
                 start = trio.current_time() - t0
                 await flood.flood(clients, FACTOR * rates["sustainable"], t0 + start + FLOOD_S)
@@ -279,6 +299,9 @@ def test_overload_busy_bounded_memory_and_everything_accepted_final(tmp_path: Pa
     in_flood = sum(1 for height in first.tx_height.values() if h0 < height <= h1)
     offered_rate = flood.offered / flood_s
     committed_rate = in_flood / flood_s
+    lat = flood.commit_latencies(first.tx_height)
+    lat_p50 = lat[len(lat) // 2] if lat else 0.0
+    lat_p95 = lat[len(lat) * 95 // 100] if lat else 0.0
     during = sorted(p for t, p in flood.pending if start <= t <= end)
     pending_median = during[len(during) // 2] if during else 0
     sustainable = rates["sustainable"]
@@ -288,7 +311,8 @@ def test_overload_busy_bounded_memory_and_everything_accepted_final(tmp_path: Pa
         f"{flood_s:.1f}s = {offered_rate:.0f} tx/s ({flood.skipped} chunks skipped at the "
         f"client's in-flight bound); "
         f"accepted {len(flood.accepted)}, refused busy {flood.busy_txs} ({flood.busy} calls, "
-        f"slowest busy answer {flood.busy_latency_max * 1000:.0f} ms); committed during the "
+        f"slowest busy answer {flood.busy_latency_max * 1000:.0f} ms); "
+        f"sent to committed p50 {lat_p50:.1f}s p95 {lat_p95:.1f}s; committed during the "
         f"flood {in_flood} = {committed_rate:.0f} tx/s (offered x{factor:.1f} sustainable); "
         f"heights {h0} -> {h1} during the flood (longest gap {gap:.1f}s), {top} at the end, "
         f"backlog drained {rates.get('drain_s', 0):.0f}s after the flood; "
