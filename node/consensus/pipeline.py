@@ -291,6 +291,12 @@ class Pipeline(Generic[B, P, K]):
         self._sync_busy = False
         self._executed: dict[bytes, P] = {}  # block hash -> proposal, current height
         self._waiting: dict[Round, list[str]] = {}  # requesters of a not yet built proposal
+        # The latest proposal each validator pushed for a round we had not reached (we
+        # were still committing the block before): used if it orders that round.
+        self._early: dict[str, tuple[Round, P | None]] = {}
+        # Validators the network layer has no connection to (set by the driver before
+        # each step; the simulator may leave it empty).
+        self.unreachable: frozenset[str] = frozenset()
         self._persisted_proposals: set[bytes] = set()  # block hashes stored this height
         for proposal in voted_proposals[-MAX_VOTED_PROPOSALS:]:
             # Restart: rebuild the candidates we voted for (stale heights do not execute).
@@ -373,7 +379,29 @@ class Pipeline(Generic[B, P, K]):
         self._round_begun = round_
         orderer = self.orderer(round_)
         if orderer == self.me:
-            return self._on_proposal_request(self.me, round_)
+            if self.cache.batch_count == 0 and not self.ordering.served(round_):
+                return self._on_proposal_request(self.me, round_)  # waits for batches
+            # Push the proposal to the others before executing it here: executing takes
+            # tens of ms, and answering their requests only afterwards made every round
+            # wait for the ordering peer's execution before anyone else could start.
+            # Their requests are still answered (the same stored proposal), in case a
+            # push is lost.
+            proposal = self.serve_proposal(round_)
+            out: list[PipelineAction[B, P, K]] = []
+            if len(self.validators) > 1:
+                out.append(Broadcast(ProposalResponseMsg(round_, proposal)))
+            out.extend(self._on_proposal(self.me, round_, proposal))
+            return out
+        early = self._early.pop(orderer, None)
+        if early is not None and early[0] == round_:
+            return self._on_proposal(orderer, round_, early[1])
+        if orderer in self.unreachable:
+            # Its connection is gone (a crashed process): vote nothing now rather than
+            # after the proposal timeout, so the next reject round (next ordering peer)
+            # starts at once. As safe as the timeout firing early; a peer that is only
+            # slow keeps its connection and gets the full timeout.
+            self._candidate_sent = round_
+            return self._yac(CandidateReady(round_, b"", b""))
         return [
             Send(orderer, ProposalRequestMsg(round_)),
             SetTimer("proposal", round_, 0, self.config.proposal_timeout_ms),
@@ -382,6 +410,11 @@ class Pipeline(Generic[B, P, K]):
     def _on_proposal(
         self, sender: str, round_: Round, proposal: P | None
     ) -> list[PipelineAction[B, P, K]]:
+        if sender != self.me and sender in self.validators and self._is_ahead(round_):
+            # A push for a round we have not reached: keep the latest per validator and
+            # check it once the round begins and its ordering peer is known.
+            self._early[sender] = (round_, proposal)
+            return []
         if (
             round_ != self.yac.round
             or self._candidate_sent == round_
@@ -400,6 +433,13 @@ class Pipeline(Generic[B, P, K]):
                 round_, candidate.proposal_hash, candidate.block_hash, candidate.block_signature
             )
         )
+
+    def _is_ahead(self, round_: Round) -> bool:
+        """``round_`` is the next height's, or a later reject round of this height."""
+        height = self.ledger.height
+        if round_.block_round == height + 2:
+            return True
+        return round_.block_round == height + 1 and round_ > self.yac.round
 
     def _remember(self, candidate: BlockCandidate, proposal: P) -> None:
         self._candidates[candidate.block_hash] = candidate

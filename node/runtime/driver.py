@@ -353,7 +353,9 @@ class ConsensusDriver:
         """One pipeline step on a worker thread: executing or applying a block takes tens
         of milliseconds, during which Torii, gossip and the network must keep running.
         Steps never overlap (this task awaits each), so the pipeline keeps one owner."""
-        actions = await trio.to_thread.run_sync(self.pipeline.step, event)
+        pipe = self.pipeline
+        pipe.unreachable = frozenset(pipe.validators) - self.net.connected() - {self.me}
+        actions = await trio.to_thread.run_sync(pipe.step, event)
         for result in self.adapter.drain_executed():
             self.hooks.executed(result)
         await self._execute(actions)

@@ -55,19 +55,24 @@ def test_finalized_batches_leave_whole_and_replays_are_refused() -> None:
     assert cache.add(batch(1)) is AddResult.ACCEPTED
 
 
-def test_select_takes_whole_batches_in_hash_order_up_to_the_limit() -> None:
+def test_select_takes_whole_batches_oldest_first_up_to_the_limit() -> None:
     cache: PendingBatches[B] = PendingBatches(max_txs=100)
     batches = [batch(i, i + 100) if i % 3 == 0 else batch(i) for i in range(20)]
     for b in batches:
         cache.add(b)
     chosen = cache.select(10)
-    assert sum(len(b.tx_hashes) for b in chosen) <= 10
-    assert [b.batch_hash for b in chosen] == sorted(b.batch_hash for b in chosen)
-    # selection is a deterministic function of the cache content, not arrival order
+    # 2-tx batches at 0, 3, 6 and 1-tx ones between: the first 10 txs, none split
+    assert chosen == batches[:7]
+    assert sum(len(b.tx_hashes) for b in chosen) == 10
+    # arrival order, not hash order: the reversed arrival gives the other end first
     other: PendingBatches[B] = PendingBatches(max_txs=100)
     for b in reversed(batches):
         other.add(b)
-    assert other.select(10) == chosen
+    # 19..13 take 9 txs, 12 (2 txs) does not fit and is skipped, 11 fills the tenth
+    assert other.select(10) == [batches[i] for i in (19, 18, 17, 16, 15, 14, 13, 11)]
+    # what leaves makes room for the next oldest
+    cache.finalize([t for b in chosen for t in b.tx_hashes])
+    assert cache.select(3) == [batches[7], batches[8], batches[10]]  # 9 has 2 txs
 
 
 def test_select_skips_at_most_eight_batches_that_do_not_fit() -> None:
