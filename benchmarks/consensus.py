@@ -17,6 +17,11 @@ the devnet down. Only the steady window [warm-up, warm-up + duration] is measure
 * ``ceiling_tps``, ``efficiency`` = committed_tps / ceiling_tps;
 * ``peak_rss_mb``: per validator (its own ``/status``, ru_maxrss);
 * ``max_stall_s``: longest time in the window without a block carrying our txs;
+* ``cpu``: CPU seconds the validators (and the load generator) used in the window, from
+  ``/proc/<pid>/stat``; ``cpu.validator_ms_per_tx`` is all validators' CPU per committed
+  tx, and ``cpu.efficiency`` = the ceiling's unavoidable CPU per tx (every validator's
+  share) / that figure. Unlike tx/s it hardly moves when other work shares the machine,
+  so it is the figure to compare two versions by;
 * with ``--kill-at T``: the last validator is SIGKILLed T seconds into the window;
   ``kill.healthy_tps`` / ``kill.after_tps`` / ``kill.ratio`` compare before and after.
 
@@ -308,6 +313,47 @@ class BenchConfig:
     keep: bool = False
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process (``/proc/<pid>/stat``), None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_sample(pids: dict[str, int]) -> dict[str, float]:
+    out = {}
+    for name, pid in pids.items():
+        s = cpu_seconds(pid)
+        if s is not None:
+            out[name] = s
+    return out
+
+
+def cpu_figures(
+    start: tuple[float, dict[str, float]],
+    end: tuple[float, dict[str, float]],
+    committed: int,
+    unit_us_per_tx: float,
+    validators: int,
+) -> dict[str, Any]:
+    """CPU spent in the window: per process, per committed tx, against the ceiling."""
+    (t0, a), (t1, b) = start, end
+    used = {k: round(b[k] - a[k], 2) for k in a if k in b}
+    vals = sum(v for k, v in used.items() if k != "loadgen")
+    per_tx_ms = 1000.0 * vals / committed if committed else None
+    floor_ms = validators * unit_us_per_tx / 1000.0
+    return {
+        "seconds": round(t1 - t0, 2),
+        "used_s": used,
+        "validators_share_of_machine": round(vals / ((t1 - t0) * (os.cpu_count() or 1)), 3),
+        "validator_ms_per_tx": None if per_tx_ms is None else round(per_tx_ms, 3),
+        "floor_ms_per_tx": round(floor_ms, 3),
+        "efficiency": None if not per_tx_ms else round(floor_ms / per_tx_ms, 3),
+    }
+
+
 def _profile(pid: int, seconds: float, stem: Path) -> subprocess.Popen[bytes] | None:
     exe = shutil.which("py-spy") or str(Path(_python()).with_name("py-spy"))
     if not Path(exe).exists():
@@ -379,6 +425,12 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         bar = tqdm(total=int(total), desc=label, unit="s", disable=not cfg.progress, leave=False)
         done = 0
         prof_started = False
+        pids = {
+            v["name"]: int((root / v["name"] / "node.pid").read_text()) for v in doc["validators"]
+        }
+        pids["loadgen"] = load.pid
+        cpu_start: tuple[float, dict[str, float]] | None = None
+        cpu_end: tuple[float, dict[str, float]] | None = None
         last: dict[str, Any] = {}
         for line in load.stdout:
             try:
@@ -399,6 +451,10 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
                 victim = doc["validators"][-1]["name"]
                 _devnet("kill", victim, "--dir", str(root))
                 killed = cfg.warmup + cfg.kill_at
+            if cpu_start is None and elapsed >= cfg.warmup:
+                cpu_start = (elapsed, _cpu_sample(pids))
+            elif cpu_end is None and cpu_start is not None and elapsed >= total:
+                cpu_end = (elapsed, _cpu_sample(pids))
             if cfg.profile and not prof_started and elapsed >= cfg.warmup:
                 prof_started = True
                 target = doc["validators"][1 if cfg.validators > 1 else 0]["name"]
@@ -434,6 +490,15 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     result["ceiling_tps"] = ceiling["ceiling_tps"]
     result["efficiency"] = round(result["committed_tps"] / float(str(ceiling["ceiling_tps"])), 3)
     result["ceiling"] = ceiling
+    if cpu_start is not None and cpu_end is not None:
+        # commits counted over the same span as the CPU samples
+        span = Window(cpu_start[0], cpu_end[0])
+        n_commits = sum(
+            1 for f, st in zip(raw["fin_t"], raw["status"], strict=True)
+            if st == COMMITTED and f in span
+        )  # fmt: skip
+        unit = float(str(ceiling["unit_us_per_tx"]))
+        result["cpu"] = cpu_figures(cpu_start, cpu_end, n_commits, unit, cfg.validators)
     result["peak_rss_mb"] = {k: round(v, 1) for k, v in sorted(poller.peak_rss.items())}
     result["load"] = {
         "accounts": cfg.accounts,
