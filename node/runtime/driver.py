@@ -369,32 +369,41 @@ class ConsensusDriver:
             item: tuple[str, Any] | None = None
             with trio.move_on_at(deadline):
                 item = await self._events.receive()
+            if item is not None:
+                # Everything already queued goes before the timers that expired meanwhile:
+                # a busy node must not vote for nothing on a proposal timeout while the
+                # proposal sits in its queue. Only what is queued now, so a steady flood
+                # cannot hold the timers back for more than one queue's worth.
+                items = [item]
+                for _ in range(self._events.statistics().current_buffer_used):
+                    try:
+                        items.append(self._events.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                for kind, payload in items:
+                    await self._handle(kind, payload)
             now = trio.current_time()
             while self._timers and self._timers[0][0] <= now:
                 _, _, t = heapq.heappop(self._timers)
                 await self._step(TimerExpired(t.kind, t.round, t.attempt, now_ms()))
-            while item is not None:
-                kind, payload = item
-                if kind == "submit":
-                    self._accept_submissions()
-                elif kind == "batches":
-                    for b in payload:  # what Pipeline.step does with a BatchesMsg
-                        self._gossip_checked -= len(b.txs)
-                        if self._gossip_room() >= len(b.txs):
-                            self.pipeline.cache.add(b)
-                        else:
-                            self._drop("gossip_cache_full")
-                else:
-                    peer, msg = payload
-                    await self._step(MessageReceived(peer, msg, now_ms()))
-                try:  # take what else is queued before waiting on timers again
-                    item = self._events.receive_nowait() if kind != "msg" else None
-                except trio.WouldBlock:
-                    item = None
             if self._incoming:  # its "submit" event could not be queued (queue full)
                 self._accept_submissions()
             self.metrics.pending_txs.set(self.pipeline.cache.tx_count)
             self._report_round()
+
+    async def _handle(self, kind: str, payload: Any) -> None:
+        if kind == "submit":
+            self._accept_submissions()
+        elif kind == "batches":
+            for b in payload:  # what Pipeline.step does with a BatchesMsg
+                self._gossip_checked -= len(b.txs)
+                if self._gossip_room() >= len(b.txs):
+                    self.pipeline.cache.add(b)
+                else:
+                    self._drop("gossip_cache_full")
+        else:
+            peer, msg = payload
+            await self._step(MessageReceived(peer, msg, now_ms()))
 
     # --- actions ---------------------------------------------------------------------
 
