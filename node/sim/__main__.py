@@ -47,12 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(describe(r))
         if not r.ok:
             failed += 1
-            for v in r.violations[:3]:
+            for v in r.violations[1:3]:
                 print(f"  {v}")
             print(f"  replay: {replay_command(r, args.mutant)}")
     steps = sum(r.steps for r in results)
+    events = steps + sum(r.counters["injected_events"] for r in results)
     print(
-        f"{steps} steps in {elapsed:.1f} s ({steps / max(elapsed, 1e-9):.0f} steps/s)",
+        f"{steps} steps (+{events - steps} injected flood events) in {elapsed:.1f} s "
+        f"({events / max(elapsed, 1e-9):.0f} events/s)",
         file=sys.stderr,
     )
     print(f"{len(results) - failed} passed, {failed} failed")

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from node.consensus.pipeline import BlockCandidate
 from node.consensus.vote import Vote
+from node.storage.kv import KVStore, WriteBatch
+from node.sync.certificate import decode_certificate, encode_certificate
 
 ACCOUNTS = 20
 ADMIN = 0
@@ -81,6 +83,72 @@ class BankBlock:
         object.__setattr__(self, "bhash", hashlib.sha256(b"B" + head + body).digest())
 
 
+# --- storage form (what a simulated node writes to its MemoryStore) ----------------------
+
+_TX = struct.Struct(">32sBBBQ?")
+_COUNT = struct.Struct(">I")
+_HEAD = struct.Struct(">QQ")
+
+
+def _encode_txs(txs: Sequence[BankTx]) -> bytes:
+    parts = [_COUNT.pack(len(txs))]
+    parts += [_TX.pack(t.tx_hash, t.kind, t.src, t.dst, t.amount, t.sig_ok) for t in txs]
+    return b"".join(parts)
+
+
+def _decode_txs(raw: bytes, i: int) -> tuple[tuple[BankTx, ...], int]:
+    (count,) = _COUNT.unpack_from(raw, i)
+    i += _COUNT.size
+    txs = []
+    for _ in range(count):
+        txs.append(BankTx(*_TX.unpack_from(raw, i)))
+        i += _TX.size
+    return tuple(txs), i
+
+
+def encode_proposal(p: BankProposal) -> bytes:
+    parts = [_HEAD.pack(p.height, p.created_time), _COUNT.pack(len(p.batches))]
+    parts += [_encode_txs(b.txs) for b in p.batches]
+    return b"".join(parts)
+
+
+def decode_proposal(raw: bytes) -> BankProposal:
+    height, created = _HEAD.unpack_from(raw)
+    i = _HEAD.size
+    (count,) = _COUNT.unpack_from(raw, i)
+    i += _COUNT.size
+    batches = []
+    for _ in range(count):
+        txs, i = _decode_txs(raw, i)
+        batches.append(BankBatch(txs))
+    return BankProposal(height, created, tuple(batches))
+
+
+def encode_block(b: BankBlock, certificate: Sequence[Vote]) -> bytes:
+    rejected = _COUNT.pack(len(b.rejected)) + b"".join(b.rejected)
+    cert = encode_certificate(certificate)
+    body = _HEAD.pack(b.height, b.created_time) + b.prev_hash + _encode_txs(b.txs) + rejected
+    return _COUNT.pack(len(body)) + body + cert
+
+
+def decode_block(raw: bytes) -> tuple[BankBlock, tuple[Vote, ...]]:
+    (size,) = _COUNT.unpack_from(raw)
+    i = _COUNT.size
+    height, created = _HEAD.unpack_from(raw, i)
+    i += _HEAD.size
+    prev = raw[i : i + 32]
+    txs, i = _decode_txs(raw, i + 32)
+    (nrej,) = _COUNT.unpack_from(raw, i)
+    i += _COUNT.size
+    rejected = tuple(raw[i + 32 * k : i + 32 * (k + 1)] for k in range(nrej))
+    cert = tuple(decode_certificate(raw[_COUNT.size + size :]) or ())
+    return BankBlock(height, prev, created, txs, rejected), cert
+
+
+BLOCK_PREFIX = b"b/"  # b/<height> -> block and its commit certificate
+WSV_KEY = b"w"  # the world state after the top block (height first)
+
+
 class BankState:
     """Balances plus the running mint/burn totals; ``apply`` is the stateful validation."""
 
@@ -115,15 +183,25 @@ class BankState:
         self.burned += tx.amount
         return True
 
+    def encode(self, height: int) -> bytes:
+        return struct.pack(f">Q{ACCOUNTS}qqq", height, *self.balances, self.minted, self.burned)
+
     def digest(self, height: int) -> bytes:
-        raw = struct.pack(f">Q{ACCOUNTS}qqq", height, *self.balances, self.minted, self.burned)
-        return hashlib.sha256(raw).digest()
+        return hashlib.sha256(self.encode(height)).digest()
 
 
 class BankLedger:
-    """One node's committed chain and world state; survives crashes (synced writes)."""
+    """One node's committed chain and world state.
 
-    def __init__(self) -> None:
+    With a ``store``, every committed block is one write holding the block, its
+    certificate and the new world state (reliability plan 8.5), synced unless
+    ``sync_blocks`` is off (a mutant); :meth:`load` rebuilds the ledger from what a
+    store kept after a crash.
+    """
+
+    def __init__(self, store: KVStore | None = None, sync_blocks: bool = True) -> None:
+        self.store = store
+        self.sync_blocks = sync_blocks
         self.state = BankState()
         self.chain: list[tuple[BankBlock, tuple[Vote, ...]]] = []
         self.seen: set[bytes] = set()  # tx hashes in the chain, committed or rejected
@@ -180,7 +258,34 @@ class BankLedger:
             block.rejected,
         )
 
+    @classmethod
+    def load(cls, store: KVStore, sync_blocks: bool = True) -> tuple[BankLedger, str | None]:
+        """The ledger a restarted node finds in ``store``, and what is wrong with the
+        store if anything: blocks replayed from genesis must give the stored world state
+        at the stored height (block store and WSV never diverge)."""
+        ledger = cls(None, sync_blocks)
+        problem = None
+        for key, raw in store.iterate(BLOCK_PREFIX):
+            block, cert = decode_block(raw)
+            if int(key[len(BLOCK_PREFIX) :]) != block.height:
+                problem = f"block stored under {key!r} has height {block.height}"
+                break
+            if ledger.apply_block(block, cert) is None:
+                problem = f"stored block {block.height} does not apply on its parent"
+                break
+        wsv = store.get(WSV_KEY)
+        expected = ledger.state.encode(ledger.height) if ledger.height else None
+        if problem is None and wsv != expected:
+            problem = f"world state differs from the replay of {ledger.height} stored blocks"
+        ledger.store = store
+        return ledger, problem
+
     def _append(self, block: BankBlock, state: BankState, cert: tuple[Vote, ...]) -> None:
+        if self.store is not None:
+            batch = WriteBatch()
+            batch.put(BLOCK_PREFIX + b"%016d" % block.height, encode_block(block, cert))
+            batch.put(WSV_KEY, state.encode(block.height))
+            self.store.write(batch, sync=self.sync_blocks)
         self.chain.append((block, cert))
         self.state = state
         self.digests.append(state.digest(block.height))
@@ -223,7 +328,3 @@ class BankLedger:
         return BlockCandidate(
             block.height, block.bhash, b"", tuple(t.tx_hash for t in block.txs), block.rejected
         )
-
-    def forget_uncommitted(self) -> None:
-        """A crash loses the scratch states of executed, uncommitted candidates."""
-        self._pending.clear()

@@ -52,7 +52,7 @@ from node.consensus.vote import (
     sign_vote,
     vote_body,
 )
-from node.consensus.yac import PersistVote, ReportEquivocation, SignState, YacConfig
+from node.consensus.yac import PersistVote, ReportEquivocation, YacConfig
 from node.crypto import KeyPair, KeyScheme, verify
 from node.model import Round
 from node.sim.bank import (
@@ -70,6 +70,8 @@ from node.sim.bank import (
     BankState,
     BankTx,
 )
+from node.sim.signstate import load_sign_state, save_sign_state, save_voted_proposal
+from node.storage.memory import CrashMode, MemoryStore
 
 BEHAVIOURS = (
     "equivocate",
@@ -84,7 +86,16 @@ BEHAVIOURS = (
 SimPipelineBase = Pipeline[BankBatch, BankProposal, BankBlock]
 
 # event kinds
-_DELIVER, _TIMER, _CLIENT, _CRASH, _RESTART, _PARTITION, _HEAL, _BYZ, _LIVE, _SUBMIT = range(10)
+(_DELIVER, _TIMER, _CLIENT, _CRASH, _RESTART, _PARTITION, _HEAL, _BYZ, _LIVE, _SUBMIT, _FLOOD) = (
+    range(11)
+)
+# Stale and future-round flood (reliability plan row 9): 1,000 messages per simulated
+# second, sent in ticks of FLOOD_TICK_MS. Flood events do not count against the run's
+# step budget (they would end the pre-GST phase after 1.5 simulated seconds); they are
+# counted apart as injected events.
+FLOOD_RATE = 1000
+FLOOD_TICK_MS = 10
+FLOOD_REJECT_ROUNDS = (0, 1, 2, 3, 7, 50, 1000)
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,10 @@ class SimConfig:
     client_interval_ms: int = 200
     # mutants (negative controls): never set in a real node
     quorum_rule: QuorumRule = QuorumRule.BFT
-    forget_votes: bool = False  # sign state not persisted across restarts
+    forget_votes: bool = False  # sign state not loaded at restart
+    sync_votes: bool = True  # False: sign state written without sync (lost on power loss)
+    sync_blocks: bool = True  # False: blocks written without sync
+    crash_modes: tuple[CrashMode, ...] = tuple(CrashMode)  # drawn per crash from the seed
     count_unknown_voters: bool = False
     locking: bool = True
     crash_mean_gap_ms: int = 6000
@@ -127,6 +141,10 @@ class SimResult:
     trace_hash: str
     heights: list[int]
     counters: Counter[str] = field(default_factory=Counter)
+    faulty: tuple[int, ...] = ()  # validator indices that misbehave (or are twinned)
+    drop_p: float = 0.0  # network fault parameters drawn for this seed
+    dup_p: float = 0.0
+    max_delay_ms: int = 0
 
     @property
     def ok(self) -> bool:
@@ -142,13 +160,10 @@ class _Node:
         "key_index",
         "ledger",
         "observed",
-        "persisted",
-        "persisted_commit",
-        "persisted_justification",
         "pipeline",
         "pk",
-        "proposals",
         "signer",
+        "store",
         "up",
     )
 
@@ -159,11 +174,8 @@ class _Node:
         self.pk = signer.public_key
         self.behaviour = behaviour
         self.honest = behaviour == "honest"
-        self.ledger = BankLedger()
-        self.persisted: tuple[Round, bytes, bytes] | None = None
-        self.persisted_commit: tuple[Round, bytes, bytes] | None = None
-        self.persisted_justification: tuple[Vote, ...] = ()
-        self.proposals: dict[bytes, BankProposal] = {}  # persisted voted proposals
+        self.store = MemoryStore()  # sign state, voted proposals, blocks and WSV
+        self.ledger = BankLedger(self.store)
         self.pipeline: SimPipeline | None = None
         self.up = True
         self.incarnation = 0
@@ -224,6 +236,8 @@ class Simulation:
             self.nodes.append(_Node(i, i, signers[i], beh))
         for j, k in enumerate(config.twins):
             self.nodes.append(_Node(n + j, k, signers[k], "twin"))
+        for node in self.nodes:
+            node.ledger.sync_blocks = config.sync_blocks
         self.by_pk: dict[str, list[_Node]] = {}
         for node in self.nodes:
             self.by_pk.setdefault(node.pk, []).append(node)
@@ -248,7 +262,10 @@ class Simulation:
         self.now = 0
         self._seq = 0
         self._heap: list[tuple[int, int, int, int, Any]] = []
-        self.steps = 0
+        self.steps = 0  # the cluster's own events: the run's budget
+        self.events = 0  # every event, injected flood included
+        self._flood_values = [EMPTY] + [(rng.randbytes(32), rng.randbytes(32)) for _ in range(3)]
+        self._flood_msgs: dict[tuple[int, Round, int], VotesMsg] = {}
         self.violations: list[str] = []
         self.counters: Counter[str] = Counter()
         self._trace = hashlib.sha256()
@@ -273,11 +290,11 @@ class Simulation:
         heapq.heappush(self._heap, (at, self._seq, kind, inst, payload))
 
     def _violate(self, name: str, detail: str) -> None:
-        self.violations.append(f"{name} at step {self.steps} (t={self.now} ms): {detail}")
+        self.violations.append(f"{name} at step {self.events} (t={self.now} ms): {detail}")
 
     # --- network ----------------------------------------------------------------------
 
-    def _transmit(self, src: int, dst: int, sender: str, msg: Any) -> None:
+    def _transmit(self, src: int, dst: int, sender: str, msg: Any, kind: int = _DELIVER) -> None:
         part = self.partition
         if part is not None and part[src] != part[dst]:
             return
@@ -285,15 +302,13 @@ class Simulation:
         if self.pre_gst and self.cfg.faults:
             if rng.random() < self.drop_p:
                 return
-            self._push(
-                self.now + 1 + int(rng.random() * self.max_delay), _DELIVER, dst, (sender, msg)
-            )
+            self._push(self.now + 1 + int(rng.random() * self.max_delay), kind, dst, (sender, msg))
             if rng.random() < self.dup_p:
                 at = self.now + 1 + int(rng.random() * self.max_delay)
-                self._push(at, _DELIVER, dst, (sender, msg))
+                self._push(at, kind, dst, (sender, msg))
         else:
             limit = 50 if not self.pre_gst else self.max_delay
-            self._push(self.now + 1 + int(rng.random() * (limit - 1)), _DELIVER, dst, (sender, msg))
+            self._push(self.now + 1 + int(rng.random() * (limit - 1)), kind, dst, (sender, msg))
 
     def _route(self, node: _Node, to: str, msg: Any) -> None:
         if type(msg) is VotesMsg:
@@ -317,11 +332,9 @@ class Simulation:
     # --- node lifecycle ---------------------------------------------------------------
 
     def _boot(self, node: _Node) -> None:
-        last = (
-            None
-            if self.cfg.forget_votes
-            else SignState(node.persisted, node.persisted_commit, node.persisted_justification)
-        )
+        last, proposals = load_sign_state(node.store)
+        if self.cfg.forget_votes:
+            last, proposals = None, []
         pipe = SimPipeline(
             node.signer,
             self.verifier,
@@ -330,7 +343,7 @@ class Simulation:
             self.pcfg,
             self.ycfg,
             sign_state=last,
-            voted_proposals=() if self.cfg.forget_votes else tuple(node.proposals.values()),
+            voted_proposals=tuple(proposals),
         )
         if self.cfg.twins:
             pipe.orderer_override = self.validators[self.cfg.twins[0]]
@@ -352,17 +365,12 @@ class Simulation:
                 payload = (node.incarnation, a.kind, a.round, a.attempt)
                 self._push(self.now + a.delay_ms, _TIMER, node.inst, payload)
             elif t is PersistVotedProposal:
-                if node.proposals and next(iter(node.proposals.values())).height != a.height:
-                    node.proposals.clear()  # only the current height's are kept
-                node.proposals[a.block_hash] = a.proposal
-                while len(node.proposals) > MAX_VOTED_PROPOSALS:
-                    del node.proposals[next(iter(node.proposals))]
+                # synced before the vote that follows it leaves (as the driver does)
+                save_voted_proposal(
+                    node.store, a.height, a.proposal, MAX_VOTED_PROPOSALS, self.cfg.sync_votes
+                )
             elif t is PersistVote:
-                if a.phase == 1:
-                    node.persisted = (a.round, a.proposal_hash, a.block_hash)
-                else:
-                    node.persisted_commit = (a.round, a.proposal_hash, a.block_hash)
-                    node.persisted_justification = a.justification
+                save_sign_state(node.store, a, self.cfg.sync_votes)
                 if node.honest:
                     value = (a.proposal_hash, a.block_hash)
                     self._record_signed(node.pk, a.round, a.phase, value)
@@ -532,7 +540,7 @@ class Simulation:
     def _byz_tick(self) -> None:
         rng = self.rng
         beh = self.behaviour
-        period = {"nonvalidator": 100, "forged_commit": 300, "flood": 20}.get(beh)
+        period = {"nonvalidator": 100, "forged_commit": 300, "flood": FLOOD_TICK_MS}.get(beh)
         if period is None:
             return
         targets = [x for x in self.nodes if x.honest and x.up and x.pipeline is not None]
@@ -554,14 +562,7 @@ class Simulation:
                     (self.outsider.public_key, VotesMsg((vote,))),
                 )
             elif beh == "flood":
-                byz = rng.choice(faulty)
-                if rng.random() < 0.5:
-                    r = Round(max(1, cur.block_round - rng.randint(1, 3)), rng.randint(0, 5))
-                else:
-                    r = Round(cur.block_round + rng.randint(0, 6), rng.randint(0, 1000))
-                value = self._random_value()
-                vote = sign_vote(byz.signer, r, value[0], value[1])
-                self._transmit(byz.inst, target.inst, byz.pk, VotesMsg((vote,)))
+                self._flood(targets, faulty)
             else:
                 byz = rng.choice(faulty)
                 cert = self._forged_cert(byz, cur)
@@ -571,6 +572,40 @@ class Simulation:
                             if dst is not byz:
                                 self._transmit(byz.inst, dst.inst, byz.pk, VotesMsg(cert))
         self._push(self.now + period, _BYZ, -1, None)
+
+    def _flood(self, targets: list[_Node], faulty: list[_Node]) -> None:
+        """One tick of stale and future-round votes, one message each, to random honest
+        nodes. Votes are signed once and reused (a flooder replays what it signed), so a
+        flood message costs one delivery, not one signature."""
+        getrandbits = self.rng.getrandbits
+        nt, nf, nv, nr = (
+            len(targets),
+            len(faulty),
+            len(self._flood_values),
+            len(FLOOD_REJECT_ROUNDS),
+        )
+        for _ in range(FLOOD_RATE * FLOOD_TICK_MS // 1000):
+            bits = getrandbits(64)  # one draw per message, sliced (the flood is hot)
+            target = targets[(bits & 0xFFFF) % nt]
+            assert target.pipeline is not None
+            height = target.pipeline.yac.round.block_round
+            byz = faulty[((bits >> 16) & 0xFF) % nf]
+            which = ((bits >> 24) & 0xFF) % nv
+            if bits >> 63:
+                r = Round(max(1, height - 1 - ((bits >> 32) & 0xFF) % 3), ((bits >> 40) & 0xFF) % 6)
+            else:
+                rr = FLOOD_REJECT_ROUNDS[((bits >> 40) & 0xFF) % nr]
+                r = Round(height + ((bits >> 32) & 0xFF) % 7, rr)
+            key = (byz.inst, r, which)
+            msg = self._flood_msgs.get(key)
+            if msg is None:
+                if len(self._flood_msgs) >= 4096:
+                    self._flood_msgs.clear()
+                value = self._flood_values[which]
+                msg = VotesMsg((sign_vote(byz.signer, r, value[0], value[1]),))
+                self._flood_msgs[key] = msg
+            self.counters["flood_sent"] += 1
+            self._transmit(byz.inst, target.inst, byz.pk, msg, _FLOOD)
 
     def _forged_cert(self, byz: _Node, cur: Round) -> tuple[Vote, ...]:
         rng = self.rng
@@ -605,8 +640,24 @@ class Simulation:
                 node.up = False
                 node.incarnation += 1
                 node.pipeline = None
-                node.ledger.forget_uncommitted()
+                # The node restarts from what its store kept: executed candidates,
+                # pending batches and (power, torn) unsynced writes are gone.
+                mode = rng.choice(self.cfg.crash_modes)
+                height = node.ledger.height
+                node.store = node.store.crash(mode, rng)
+                node.ledger, problem = BankLedger.load(node.store, self.cfg.sync_blocks)
+                if problem is not None:
+                    self._violate(
+                        "DURABLE", f"node {node.inst} after a {mode.value} crash: {problem}"
+                    )
+                if node.ledger.height < height:
+                    self._violate(
+                        "DURABLE",
+                        f"node {node.inst} committed height {height} -> {node.ledger.height} "
+                        f"after a {mode.value} crash",
+                    )
                 self.counters["crashes"] += 1
+                self.counters["crash_" + mode.value] += 1
                 self._push(self.now + rng.randint(500, 5000), _RESTART, node.inst, None)
         self._push(
             self.now + 1 + int(rng.expovariate(1.0 / self.cfg.crash_mean_gap_ms)), _CRASH, -1, None
@@ -635,9 +686,13 @@ class Simulation:
     def _step(self) -> None:
         at, _, kind, inst, payload = heapq.heappop(self._heap)
         self.now = at
-        self.steps += 1
+        self.events += 1
+        if kind in (_FLOOD, _BYZ):
+            self.counters["injected_events"] += 1
+        else:
+            self.steps += 1
         self._trace.update(struct.pack(">QiB", at, inst, kind))
-        if kind == _DELIVER:
+        if kind in (_DELIVER, _FLOOD):
             node = self.nodes[inst]
             if not node.up or node.pipeline is None:
                 return
@@ -742,6 +797,7 @@ class Simulation:
             if missing:
                 self._violate("ACKED", f"{len(missing)} committed txs not in the chain")
         heights = [x.ledger.height for x in self.nodes]
+        faulty_indices = sorted({x.key_index for x in self.nodes if not x.honest})
         self._trace.update(repr(heights).encode())
         for x in self.nodes:
             self._trace.update(x.ledger.top_hash)
@@ -759,6 +815,10 @@ class Simulation:
             self._trace.hexdigest(),
             heights,
             self.counters,
+            tuple(faulty_indices),
+            self.drop_p,
+            self.dup_p,
+            self.max_delay,
         )
 
 

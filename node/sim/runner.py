@@ -6,13 +6,16 @@ import multiprocessing
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from node.consensus.supermajority import QuorumRule
+from node.consensus.supermajority import QuorumRule, max_faulty
 from node.sim.cluster import SimConfig, SimResult, run_seed
+from node.storage.memory import CrashMode
 
 MUTANTS = {
     "quorum-minus-one": {"quorum_rule": QuorumRule.BFT_MINUS_ONE},
     "cft": {"quorum_rule": QuorumRule.CFT},
     "forget-votes": {"forget_votes": True},
+    "unsynced-votes": {"sync_votes": False},
+    "unsynced-blocks": {"sync_blocks": False},
     "count-unknown": {"count_unknown_voters": True},
     "no-locks": {"locking": False},
 }
@@ -60,11 +63,24 @@ def replay_command(result: SimResult, mutant: str | None = None) -> str:
 
 
 def describe(result: SimResult) -> str:
-    return (
-        f"seed {result.seed}: n={result.config.validators} behaviour={result.behaviour} "
-        f"real_crypto={result.real_crypto} steps={result.steps} "
-        f"sim={result.sim_ms / 1000:.1f}s heights={result.heights} trace={result.trace_hash[:16]}"
+    """One line with everything needed to triage a run (reliability plan 8.6): seed, n,
+    f, fault parameters, then the first violated invariant with its step, if any."""
+    r, c = result, result.config
+    n = c.validators
+    crashes = ",".join(f"{m.value}:{r.counters['crash_' + m.value]}" for m in CrashMode)
+    line = (
+        f"seed {r.seed}: n={n} f={max_faulty(n)} faulty={list(r.faulty)} "
+        f"behaviour={r.behaviour} quorum_rule={c.quorum_rule.name} "
+        f"drop={r.drop_p:.3f} dup={r.dup_p:.3f} max_delay={r.max_delay_ms}ms "
+        f"partitions={r.counters['partitions']} crashes={crashes} "
+        f"real_crypto={r.real_crypto} steps={r.steps} injected={r.counters['injected_events']} "
+        f"sim={r.sim_ms / 1000:.1f}s heights={r.heights} trace={r.trace_hash[:16]}"
     )
+    if c.twins:
+        line += f" twins={list(c.twins)} schedule={[list(p) for p in c.twin_schedule]}"
+    if r.violations:
+        line += f"\n  first violation: {r.violations[0]}"
+    return line
 
 
 def failures(results: Sequence[SimResult]) -> list[SimResult]:

@@ -11,30 +11,38 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
+
 from node.consensus.supermajority import QuorumRule
 from node.sim.cluster import BEHAVIOURS, SimConfig, SimResult
 from node.sim.runner import describe, failures, replay_command, run_configs, run_many
-from node.sim.twins import all_schedules, random_schedules, twins_config
+from node.sim.twins import Schedule, all_schedules, random_schedules, twins_config
+from node.storage.memory import CrashMode
 
 SCALE = 10 if os.environ.get("BAKONG_LONG") == "1" else 1
 JOBS = 2
 
 
+def pick(count: int, only_seed: int | None) -> list[int]:
+    """The family's seeds, or the one being replayed (``--seed``)."""
+    return list(range(count)) if only_seed is None else [only_seed]
+
+
 def report(results: list[SimResult], mutant: str | None = None) -> str:
     lines = []
     for r in failures(results)[:10]:
-        lines += [describe(r), *r.violations[:3], "replay: " + replay_command(r, mutant)]
+        lines += [describe(r), *r.violations[1:3]]
+        if not r.config.twins:
+            lines.append("replay: " + replay_command(r, mutant))
+        lines.append(f"or: pytest tests/sim --seed={r.seed}")
     return "\n".join(lines)
 
 
-def check_suite(results: list[SimResult]) -> None:
+def check_suite(results: list[SimResult], only_seed: int | None) -> None:
     assert not failures(results), report(results)
-    behaviours = Counter(r.behaviour for r in results)
-    assert set(behaviours) == set(BEHAVIOURS), behaviours
-    assert sum(r.real_crypto for r in results) * 10 >= len(results)
     for r in results:
         c = r.counters
-        assert r.steps >= r.config.steps and max(r.heights) >= 3
+        assert r.steps >= r.config.steps and max(r.heights) >= 3, describe(r)
         # every byzantine behaviour was actually exercised and caught, never counted
         if r.behaviour == "equivocate":
             assert c["yac_equivocations"] > 0, describe(r)
@@ -42,40 +50,72 @@ def check_suite(results: list[SimResult]) -> None:
             assert c["yac_bad_signature"] > 0, describe(r)
         if r.behaviour == "nonvalidator":
             assert c["yac_unknown_voter"] > 0, describe(r)
+        if r.behaviour == "flood":
+            # 1,000 msgs per simulated second whenever a flooder is up (it may crash)
+            assert c["flood_sent"] >= r.sim_ms // 2, describe(r)
+    if only_seed is not None:
+        return
+    behaviours = Counter(r.behaviour for r in results)
+    assert set(behaviours) == set(BEHAVIOURS), behaviours
+    assert sum(r.real_crypto for r in results) * 10 >= len(results)
+    # every crash mode of the in-memory store happened, many times
+    crashes: Counter[str] = Counter()
+    for r in results:
+        crashes.update({m.value: r.counters["crash_" + m.value] for m in CrashMode})
+    assert min(crashes.values()) >= len(results) // 4, crashes
 
 
-def test_n4_one_faulty_crashes_network_faults_byzantine() -> None:
+def test_n4_one_faulty_crashes_network_faults_byzantine(only_seed: int | None) -> None:
     config = SimConfig(validators=4, byzantine=1, steps=3000)
-    results = run_many(range(300 * SCALE), config, JOBS)
-    check_suite(results)
+    results = run_many(pick(300 * SCALE, only_seed), config, JOBS)
+    check_suite(results, only_seed)
 
 
-def test_n7_two_faulty() -> None:
+def test_n7_two_faulty(only_seed: int | None) -> None:
     config = SimConfig(validators=7, byzantine=2, steps=5000)
-    results = run_many(range(100 * SCALE), config, JOBS)
-    check_suite(results)
+    results = run_many(pick(100 * SCALE, only_seed), config, JOBS)
+    check_suite(results, only_seed)
 
 
-def test_twins_n4_one_twin_all_three_phase_scenarios() -> None:
+def run_twins_family(
+    validators: int, twins: tuple[int, ...], schedules: list[Schedule], only_seed: int | None
+) -> list[SimResult]:
+    """Scenario i runs as seed i (``--seed=i`` replays scenario i alone)."""
+    work = [(i, twins_config(validators, twins, s)) for i, s in enumerate(schedules)]
+    if only_seed is not None:
+        work = [work[only_seed]]
+    results = run_configs(work, JOBS)
+    assert not failures(results), report(results)
+    return results
+
+
+def test_twins_n4_one_twin_all_three_phase_scenarios(only_seed: int | None) -> None:
     schedules = list(all_schedules(5, 3))
     assert len(schedules) == 15**3
-    work = [(i, twins_config(4, (0,), s)) for i, s in enumerate(schedules)]
-    results = run_configs(work, JOBS)
-    bad = failures(results)
-    assert not bad, [(r.seed, schedules[r.seed], r.violations[:1]) for r in bad[:5]]
+    results = run_twins_family(4, (0,), schedules, only_seed)
     # the scenarios did split the twins: some rounds saw double votes
-    assert sum(r.counters["yac_equivocations"] for r in results) > 0
+    assert only_seed is not None or sum(r.counters["yac_equivocations"] for r in results) > 0
 
 
-def test_determinism_same_seed_same_trace() -> None:
+def test_twins_n7_two_twins_two_and_three_partitions(only_seed: int | None) -> None:
+    # plan row 8: 7 validators + 2 twins, every phase split in two or three partitions
+    schedules = list(random_schedules(9, 3, 300 * SCALE, 3, groups=(2, 3)))
+    assert {max(split) + 1 for s in schedules for split in s} == {2, 3}
+    results = run_twins_family(7, (0, 1), schedules, only_seed)
+    assert only_seed is not None or sum(r.counters["yac_equivocations"] for r in results) > 0
+
+
+def test_determinism_same_seed_same_trace(only_seed: int | None) -> None:
     config = SimConfig(validators=4, byzantine=1, steps=3000)
-    seeds = range(0, 300, 20)  # 5% of the n = 4 seeds
+    # 5% of the n = 4 seeds
+    seeds = list(range(0, 300, 20)) if only_seed is None else [only_seed]
     first = run_many(seeds, config, JOBS)
     again = run_many(seeds, config, 1)
     assert [r.trace_hash for r in first] == [r.trace_hash for r in again]
     assert len({r.trace_hash for r in first}) == len(first)
 
 
+@pytest.mark.usefixtures("not_replaying")
 def test_determinism_across_hash_seeds() -> None:
     # str/bytes hashing is randomised per process: the trace must not depend on it
     outputs = []
@@ -91,19 +131,21 @@ def test_determinism_across_hash_seeds() -> None:
 
 
 def first_failure(work: list[tuple[int, SimConfig]]) -> SimResult | None:
-    for i in range(0, len(work), 50):
-        bad = failures(run_configs(work[i : i + 50], JOBS))
+    for i in range(0, len(work), 10):  # small chunks: stop soon after the first catch
+        bad = failures(run_configs(work[i : i + 10], JOBS))
         if bad:
             return bad[0]
     return None
 
 
+@pytest.mark.usefixtures("not_replaying")
 def test_negative_two_twins_of_four_break_agreement() -> None:
     work = [(i, twins_config(4, (0, 1), s)) for i, s in enumerate(random_schedules(6, 3, 1000, 1))]
     caught = first_failure(work)
     assert caught is not None and caught.violations[0].startswith("AGREE")
 
 
+@pytest.mark.usefixtures("not_replaying")
 def test_negative_iroha_simple_majority_with_two_twins_of_seven() -> None:
     schedules = random_schedules(9, 3, 1000, 2)
     work = [(i, twins_config(7, (0, 1), s, QuorumRule.CFT)) for i, s in enumerate(schedules)]
@@ -111,18 +153,51 @@ def test_negative_iroha_simple_majority_with_two_twins_of_seven() -> None:
     assert caught is not None and caught.violations[0].startswith("AGREE")
 
 
+@pytest.mark.usefixtures("not_replaying")
 def test_negative_quorum_one_short() -> None:
     config = SimConfig(validators=4, byzantine=1, quorum_rule=QuorumRule.BFT_MINUS_ONE)
     caught = first_failure([(s, config) for s in range(200)])
     assert caught is not None
 
 
+@pytest.mark.usefixtures("not_replaying")
 def test_negative_sign_state_forgotten_across_restart() -> None:
     config = SimConfig(validators=4, byzantine=1, forget_votes=True)
     caught = first_failure([(s, config) for s in range(200)])
     assert caught is not None and caught.violations[0].startswith(("NOEQUIV", "AGREE"))
 
 
+@pytest.mark.usefixtures("not_replaying")
+def test_negative_sign_state_written_without_sync() -> None:
+    # only power loss and torn writes forget an unsynced vote: the crash modes bite
+    config = SimConfig(validators=4, byzantine=1, sync_votes=False)
+    caught = first_failure([(s, config) for s in range(200)])
+    assert caught is not None and caught.violations[0].startswith(("NOEQUIV", "AGREE"))
+
+
+@pytest.mark.usefixtures("not_replaying")
+def test_negative_blocks_written_without_sync() -> None:
+    config = SimConfig(validators=4, byzantine=1, sync_blocks=False)
+    caught = first_failure([(s, config) for s in range(200)])
+    assert caught is not None and caught.violations[0].startswith("DURABLE")
+
+
+@pytest.mark.usefixtures("not_replaying")
+def test_unsynced_writes_survive_process_crashes() -> None:
+    # control for the two controls above: a process crash keeps every completed write
+    config = SimConfig(
+        validators=4,
+        byzantine=1,
+        sync_votes=False,
+        sync_blocks=False,
+        crash_modes=(CrashMode.PROCESS,),
+    )
+    results = run_many(range(10), config, JOBS)
+    assert not failures(results), report(results)
+    assert sum(r.counters["crash_process"] for r in results) >= 10
+
+
+@pytest.mark.usefixtures("not_replaying")
 def test_the_same_twins_code_passes_with_the_bft_rule() -> None:
     # control for the control: the n = 7 Twins harness with the real rule is clean
     schedules = list(random_schedules(9, 3, 300, 2))
@@ -138,12 +213,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.usefixtures("not_replaying")
 def test_cli_passes_and_summarises() -> None:
     out = run_cli("--validators", "4", "--byzantine", "1", "--seeds", "3", "--steps", "500")
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip().splitlines()[-1] == "3 passed, 0 failed"
 
 
+@pytest.mark.usefixtures("not_replaying")
 def test_cli_prints_a_replay_command_that_reproduces_the_failure() -> None:
     out = run_cli("--seeds", "3", "--steps", "1500", "--mutant", "forget-votes")
     assert out.returncode == 1
