@@ -8,14 +8,16 @@ not use (invalid lists, replays, batches parked in the MST pool) goes back on re
 
 Two bounds: the ordering cache (``limits.ordering.max_pending_txs``, a hard memory
 bound, shared with gossip) and a soft one on the work admitted but not yet committed
-(:class:`AdmissionLimits`), so that under overload an accepted tx waits a few rounds,
-not a whole cache, and the CPU goes to consensus rather than to a backlog.
+(:class:`AdmissionLimits`: a few seconds of the measured commit rate), so that under
+overload an accepted tx waits seconds, not a whole cache, and the CPU goes to consensus
+rather than to a backlog.
 
 No trio, no clock: the driver gives the counters and the sink.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -25,15 +27,49 @@ from node.model import Batch
 
 @dataclass(frozen=True)
 class AdmissionLimits:
-    """Torii admits new txs while the backlog (pending in the ordering cache, queued for
-    it, reserved by requests in progress) stays within ``backlog_proposals`` full
-    proposals (chain parameter ``max_proposal_size``): about that many rounds of
-    commits. 10 x 500 = 5,000 txs, ~4-5 s at the 4-validator max rate: enough that
-    proposals are always full at normal load (the max-rate benchmark keeps <= 4,000 txs
-    in flight), short enough that latency stays bounded under a flood. Gossiped batches
-    may fill the cache beyond it, up to ``max_pending_txs``."""
+    """The soft bound on Torii's admissions: the backlog (pending in the ordering cache,
+    queued for it, reserved by requests in progress, gossiped to us on its way) may hold
+    ``backlog_s`` seconds of the commit rate measured over the last ``rate_window_s``,
+    clamped to [``min_backlog_proposals``, ``max_backlog_proposals``] full proposals
+    (chain parameter ``max_proposal_size``). Under a flood an accepted tx so waits a few
+    seconds even when the machine is slow, and refused work costs next to nothing. The
+    floor (4 x 500) keeps proposals full, so the measured rate cannot talk itself down;
+    the ceiling (10 x 500 = 5,000) is above what the max-rate benchmark keeps in flight.
+    Gossiped batches may fill the cache beyond the bound, up to ``max_pending_txs``."""
 
-    backlog_proposals: int = 10
+    backlog_s: float = 4.0
+    rate_window_s: float = 10.0
+    min_backlog_proposals: int = 4
+    max_backlog_proposals: int = 10
+
+    def bound(self, commit_rate: float, max_proposal_size: int) -> int:
+        lo = self.min_backlog_proposals * max_proposal_size
+        hi = self.max_backlog_proposals * max_proposal_size
+        return max(lo, min(hi, int(commit_rate * self.backlog_s)))
+
+
+class CommitRate:
+    """Txs committed (or rejected) per second over the last ``window_s`` seconds; times
+    are given (any monotonic clock). Before a whole window has passed it underestimates,
+    which only keeps the bound at its floor."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._events: deque[tuple[float, int]] = deque()
+        self._sum = 0
+
+    def add(self, now: float, n_txs: int) -> None:
+        self._events.append((now, n_txs))
+        self._sum += n_txs
+        self._trim(now)
+
+    def per_second(self, now: float) -> float:
+        self._trim(now)
+        return self._sum / self.window_s
+
+    def _trim(self, now: float) -> None:
+        while self._events and self._events[0][0] < now - self.window_s:
+            self._sum -= self._events.popleft()[1]
 
 
 ADMISSION = AdmissionLimits()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
@@ -43,7 +43,13 @@ from node.ordering import AddResult
 from node.proto.iroha import proposal_pb2
 from node.proto.peer import peer_pb2
 from node.runtime import codec
-from node.runtime.admission import ADMISSION, AdmissionGate, AdmissionLimits, Reservation
+from node.runtime.admission import (
+    ADMISSION,
+    AdmissionGate,
+    AdmissionLimits,
+    CommitRate,
+    Reservation,
+)
 from node.runtime.chain import ChainAdapter
 from node.runtime.clock import wall_ms as now_ms
 from node.state import ExecutionResult
@@ -183,6 +189,10 @@ class ConsensusDriver:
             pending=self._backlog,
             sink=self._enqueue,
         )
+        # the soft bound follows the commit rate: every commit is counted on its way out
+        self.commit_rate = CommitRate(admission.rate_window_s)
+        self._hook_committed = hooks.committed
+        self.hooks = replace(hooks, committed=self._count_commit)
         self._loopback: list[Any] = []  # messages the pipeline sends to itself
         self._checks_send, self._checks = trio.open_memory_channel[tuple[str, BatchesMsg[Batch]]](
             GOSSIP_CHECK_QUEUE
@@ -211,9 +221,12 @@ class ConsensusDriver:
         return cached + self._gossip_unchecked + self._gossip_checked
 
     def _backlog_bound(self) -> int:
-        return (
-            self.admission_limits.backlog_proposals * self.adapter.ledger.params.max_proposal_size
-        )
+        rate = self.commit_rate.per_second(trio.current_time())
+        return self.admission_limits.bound(rate, self.adapter.ledger.params.max_proposal_size)
+
+    def _count_commit(self, c: Committed) -> None:
+        self.commit_rate.add(trio.current_time(), len(c.tx_hashes) + len(c.rejected))
+        self._hook_committed(c)
 
     def _enqueue(self, batch: Batch) -> None:
         """A reserved batch goes to the driver, which owns the pipeline. It is never

@@ -20,7 +20,7 @@ from node.api.torii.status_bus import response
 from node.config import Limits, ValidationLimits
 from node.model import Batch, Tx
 from node.proto.iroha import endpoint_pb2 as E
-from node.runtime.admission import AdmissionGate
+from node.runtime.admission import AdmissionGate, AdmissionLimits, CommitRate
 from node.state import Ledger
 from node.storage import LevelDBStore
 from node.validation import StatelessValidator
@@ -231,3 +231,22 @@ async def test_list_torii_over_grpc_refused_whole_then_taken(tmp_path: Path) -> 
                 nursery.cancel_scope.cancel()
     finally:
         store.close()
+
+
+def test_commit_rate_over_its_window() -> None:
+    rate = CommitRate(window_s=10.0)
+    assert rate.per_second(0.0) == 0.0
+    rate.add(1.0, 500)
+    rate.add(2.0, 500)
+    assert rate.per_second(2.0) == 100.0  # 1,000 txs / 10 s (a short history underestimates)
+    rate.add(11.5, 500)  # the commit at t=1 falls out of the window
+    assert rate.per_second(11.5) == 100.0
+    assert rate.per_second(30.0) == 0.0
+
+
+def test_backlog_bound_follows_the_commit_rate_within_its_clamp() -> None:
+    limits = AdmissionLimits(backlog_s=4.0, min_backlog_proposals=4, max_backlog_proposals=10)
+    assert limits.bound(0.0, 500) == 2000  # idle or just started: the floor keeps blocks full
+    assert limits.bound(750.0, 500) == 3000  # 4 s of commits
+    assert limits.bound(5000.0, 500) == 5000  # never above 10 proposals
+    assert limits.bound(750.0, 100) == 1000  # the chain parameter moves both ends
