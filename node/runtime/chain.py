@@ -51,10 +51,6 @@ class VerifiedCache:
             d.popitem(last=False)
 
 
-def _trusted(public_key: str, message: bytes, signature: bytes) -> bool:
-    return True  # for batches whose exact signatures this node verified before
-
-
 class ChainAdapter:
     """``node.consensus.pipeline.Ledger`` for a real node."""
 
@@ -101,16 +97,16 @@ class ChainAdapter:
         return proposal_hash(proposal)
 
     def _stateless_ok(self, txs: list[Tx], created_time: int) -> bool:
-        """Every batch complete and valid at the proposal's time. Every rule is checked for
-        every batch; only the signature cryptography is skipped for batches whose exact
-        signatures this node verified before."""
-        params = self.ledger.params
-        full = StatelessValidator(params, self.limits, verify)
-        known = StatelessValidator(params, self.limits, _trusted)
+        """Every batch complete and valid at the proposal's time. A batch whose exact
+        signed bytes this node validated before (Torii or gossip) is only re-checked for
+        what can have changed: its time against the proposal's, its size against the
+        chain's parameters, and its completeness; the others get every rule."""
+        v = StatelessValidator(self.ledger.params, self.limits, verify)
         fresh = []
         for b in group_batches(txs):
             seen = self.verified.knows(b)
-            if (known if seen else full).batch_reasons(b, created_time) is not None:
+            why = v.recheck_batch(b, created_time) if seen else v.batch_reasons(b, created_time)
+            if why is not None:
                 return False
             if not seen:
                 fresh.append(b)

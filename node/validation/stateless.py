@@ -310,8 +310,26 @@ class StatelessValidator:
             r.add(f"Transaction too large: {size} bytes, at most {self.limits.max_tx_bytes}")
         return r.text()
 
+    def _time_reasons(self, tx: Tx, now_ms: int, *, in_batch: bool = False) -> str | None:
+        r = _Reasons()
+        self._created_time(r, tx.pb.payload.reduced_payload.created_time, now_ms)
+        return r.text()
+
     def batch_reasons(self, batch: Batch, now_ms: int) -> str | None:
         """Stateless problems of a whole batch (its txs and its meta), or None."""
+        return self._batch_reasons(batch, now_ms, self.tx_reasons)
+
+    def recheck_batch(self, batch: Batch, now_ms: int) -> str | None:
+        """For a batch whose exact bytes (``Tx.signed_hash`` of each tx) passed
+        :meth:`batch_reasons` on this node before, under the same limits: only what can
+        have changed since -- created_time against ``now_ms``, the batch size against the
+        chain's max_proposal_size -- and the batch's completeness (which txs are grouped
+        together). Every other rule is a function of the bytes and the limits alone."""
+        return self._batch_reasons(batch, now_ms, self._time_reasons)
+
+    def _batch_reasons(
+        self, batch: Batch, now_ms: int, tx_check: Callable[..., str | None]
+    ) -> str | None:
         r = _Reasons()
         n = len(batch.txs)
         max_txs = min(self.limits.max_batch_txs, self.params.max_proposal_size)
@@ -320,7 +338,7 @@ class StatelessValidator:
             return r.text()
         in_batch = batch.type != BatchType.SINGLE
         for i, tx in enumerate(batch.txs):
-            why = self.tx_reasons(tx, now_ms, in_batch=in_batch)
+            why = tx_check(tx, now_ms, in_batch=in_batch)
             if why:
                 r.add(f"Transaction {i} ({tx.hash_hex}): {why}" if in_batch else why)
         if in_batch:
