@@ -237,16 +237,19 @@ def test_commit_rate_over_its_window() -> None:
     rate = CommitRate(window_s=10.0)
     assert rate.per_second(0.0) == 0.0
     rate.add(1.0, 500)
-    rate.add(2.0, 500)
-    assert rate.per_second(2.0) == 100.0  # 1,000 txs / 10 s (a short history underestimates)
+    assert rate.per_second(1.5) == 250.0  # one block: over at least MIN_SPAN_S (2 s)
+    rate.add(4.0, 500)
+    assert rate.per_second(5.0) == 250.0  # a fresh start: over its 4 s of history
+    rate.add(10.0, 500)
+    assert rate.per_second(10.0) == 1500 / 9
     rate.add(11.5, 500)  # the commit at t=1 falls out of the window
-    assert rate.per_second(11.5) == 100.0
-    assert rate.per_second(30.0) == 0.0
+    assert rate.per_second(11.5) == 1500 / 7.5
+    assert rate.per_second(30.0) == 0.0  # idle
 
 
 def test_backlog_bound_follows_the_commit_rate_within_its_clamp() -> None:
-    limits = AdmissionLimits(backlog_s=4.0, min_backlog_proposals=4, max_backlog_proposals=10)
+    limits = AdmissionLimits(backlog_s=6.0, min_backlog_proposals=4, max_backlog_proposals=10)
     assert limits.bound(0.0, 500) == 2000  # idle or just started: the floor keeps blocks full
-    assert limits.bound(750.0, 500) == 3000  # 4 s of commits
-    assert limits.bound(5000.0, 500) == 5000  # never above 10 proposals
-    assert limits.bound(750.0, 100) == 1000  # the chain parameter moves both ends
+    assert limits.bound(500.0, 500) == 3000  # 6 s of commits
+    assert limits.bound(900.0, 500) == 5000  # never above 10 proposals
+    assert limits.bound(500.0, 100) == 1000  # the chain parameter moves both ends
