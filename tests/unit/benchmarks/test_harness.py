@@ -191,3 +191,27 @@ def test_profile_shares_self_and_inclusive(tmp_path: Path) -> None:
     assert dict(shares["self"])["get (db.py)"] == 60.0
     assert dict(shares["inclusive"])["run (a.py)"] == 80.0  # lines 5 and 6 are one function
     assert dict(shares["inclusive"])["main (a.py)"] == 100.0
+
+
+def test_cpu_seconds_reads_this_process_and_none_for_a_dead_pid() -> None:
+    import os
+    import time
+
+    before = consensus.cpu_seconds(os.getpid())
+    t = time.process_time()
+    while time.process_time() - t < 0.05:
+        pass
+    after = consensus.cpu_seconds(os.getpid())
+    assert before is not None and after is not None and after - before >= 0.03
+    assert consensus.cpu_seconds(2**22 + 12345) is None
+
+
+def test_cpu_figures_per_committed_tx_against_the_floor() -> None:
+    start = (5.0, {"a": 1.0, "b": 2.0, "loadgen": 0.5})
+    end = (15.0, {"a": 3.0, "b": 5.0, "loadgen": 1.5})  # validators used 5 s in 10 s
+    f = consensus.cpu_figures(start, end, committed=2500, unit_us_per_tx=100.0, validators=2)
+    assert f["used_s"] == {"a": 2.0, "b": 3.0, "loadgen": 1.0}
+    assert f["validator_ms_per_tx"] == 2.0  # 5 s / 2,500 txs; the load generator apart
+    assert f["floor_ms_per_tx"] == 0.2  # 2 validators x 100 us
+    assert f["efficiency"] == 0.1
+    assert consensus.cpu_figures(start, end, 0, 100.0, 2)["efficiency"] is None
