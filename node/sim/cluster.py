@@ -7,15 +7,22 @@ timers, executing actions in order and persisting the sign state. One heap of
 ``(time, seq, kind, instance, payload)``; one ``random.Random(seed)`` for every choice.
 
 Faults before GST: per-message drop, duplication and delay (reordering), partitions
-(random halves, one isolated node), crash and restart of up to f nodes at a time
-(persisted sign state and committed chain survive; pending batches and executed
-candidates are lost). Byzantine validators (f of n, one behaviour per seed) equivocate,
-sign badly, send votes from a non-validator key, serve forged proposals, forge
-certificates, or flood stale/future votes. Twins run two instances with one key.
-After GST: no drops, delay <= 50 ms, partitions healed, every node up.
+(random halves, one isolated node), crash and restart of up to f nodes at a time. Each
+node keeps its sign state, voted proposals, blocks and world state in a
+:class:`node.storage.memory.MemoryStore` with the driver's sync flags; a crash draws its
+mode (process, power, torn) from the seed and the node restarts from what the store
+kept (pending batches and executed candidates are lost). Byzantine validators (f of n,
+one behaviour per seed) equivocate, sign badly, send votes from a non-validator key,
+serve forged proposals, forge certificates, or flood stale/future-round votes at 1,000
+messages per simulated second. Twins run two instances with one key. After GST: no
+drops, delay <= 50 ms, partitions healed, every node up.
 
 Invariants (reliability plan 8.2) are checked after every commit and step:
-AGREE, VALID, NODUP, SUPPLY, ACKED, LIVE, NOEQUIV, BOUND, and the trace hash gives DET.
+AGREE, VALID, NODUP, SUPPLY, ACKED, LIVE, NOEQUIV, BOUND, and the trace hash gives DET;
+plus DURABLE (row 11: a restart never lowers the committed height, and the stored world
+state equals the replay of the stored blocks), COUNTED (row 9: an invalid vote is never
+counted nor buffered) and EQUIV (row 9: an equivocation an honest machine holds is
+reported). A violation names the step (every event, flood included) it happened at.
 """
 
 from __future__ import annotations
@@ -220,6 +227,12 @@ class Simulation:
             signers = [ring.new_signer(rng) for _ in range(n + 1)]
             self.verifier = ring.verify
         self.outsider = signers[n]  # a well-formed key that is not a validator
+        # row 9 bookkeeping: invalid votes the adversary sent, keys that may equivocate,
+        # equivocations honest nodes held / reported per (node, incarnation, key, round)
+        self.invalid_votes: set[Vote] = set()
+        self._suspects: frozenset[str] = frozenset()
+        self._seen_equivocating: set[tuple[int, int, str, Round]] = set()
+        self._reported: set[tuple[int, int, str, Round]] = set()
         self.validators = [s.public_key for s in signers[:n]]
         if config.twins:
             faulty: list[int] = list(config.twins)
@@ -238,6 +251,7 @@ class Simulation:
             self.nodes.append(_Node(n + j, k, signers[k], "twin"))
         for node in self.nodes:
             node.ledger.sync_blocks = config.sync_blocks
+        self._suspects = frozenset(x.pk for x in self.nodes if not x.honest)
         self.by_pk: dict[str, list[_Node]] = {}
         for node in self.nodes:
             self.by_pk.setdefault(node.pk, []).append(node)
@@ -378,6 +392,11 @@ class Simulation:
                 self._on_committed(node, a)
             elif t is ReportEquivocation:
                 self.counters["equivocation_reports"] += 1
+                if node.honest:
+                    key = (node.inst, node.incarnation, a.public_key, a.round)
+                    if key not in self._reported:
+                        self._reported.add(key)
+                        self.counters["equivocating_rounds_reported"] += 1
 
     # --- invariants -------------------------------------------------------------------
 
@@ -432,6 +451,70 @@ class Simulation:
         if h < len(self.oracle_digests) and node.ledger.digests[h] != self.oracle_digests[h]:
             self._violate("SUPPLY", f"node {node.inst} world state differs at height {h}")
         self.acked.update(c.tx_hashes)
+
+    # Reliability plan row 9, checked on honest nodes from outside the machine (the
+    # simulator peeks at the YAC's vote tables, read-only): an invalid vote is never
+    # counted, and an equivocation is reported whenever the machine holds both votes.
+
+    def _equivocations_due(self, node: _Node, msg: VotesMsg) -> list[tuple[str, Round]]:
+        """(key, round) pairs this message makes ``node`` see equivocating: the machine
+        counts the message's votes (current height, kept round, one round, not a
+        self-contained commit proof) and already counted another value from that key."""
+        assert node.pipeline is not None
+        yac = node.pipeline.yac
+        votes = msg.votes
+        r = votes[0].round
+        cur = yac.round
+        if (
+            r.block_round != cur.block_round
+            or r.reject_round > cur.reject_round + self.ycfg.max_rounds_kept
+            or len(votes) > 2 * len(self.validators) + 2
+            or any(v.round != r for v in votes)
+            or sum(1 for v in votes if v.phase == 2) >= self.q
+        ):
+            return []
+        st = yac._rounds.get(r.reject_round)
+        if st is None:
+            return []
+        due = []
+        first: set[tuple[str, int]] = set()
+        for v in votes:
+            if (v.public_key, v.phase) in first:
+                continue  # the machine reads one vote per key and phase in a message
+            first.add((v.public_key, v.phase))
+            malformed = v.phase not in (1, 2) or (v.phase == 2 and not v.block_hash)
+            if v.public_key in self._suspects and not malformed and v not in self.invalid_votes:
+                prev = (st.votes if v.phase == 1 else st.commits).get(v.public_key)
+                if prev is not None and prev.value != v.value:
+                    due.append((v.public_key, r))
+        return due
+
+    def _check_votes(self, node: _Node, msg: VotesMsg, due: list[tuple[str, Round]]) -> None:
+        assert node.pipeline is not None
+        yac = node.pipeline.yac
+        for pk, r in due:
+            seen = (node.inst, node.incarnation, pk, r)
+            if seen not in self._seen_equivocating:
+                self._seen_equivocating.add(seen)
+                self.counters["equivocating_rounds_seen"] += 1
+            if seen not in self._reported:
+                self._violate("EQUIV", f"node {node.inst} holds two votes of {pk[:8]} in {r}")
+        for v in msg.votes:
+            if v not in self.invalid_votes:
+                continue
+            if v.round.block_round == yac.round.block_round:
+                st = yac._rounds.get(v.round.reject_round)
+                table = None if st is None else (st.votes if v.phase == 1 else st.commits)
+                if table is not None and table.get(v.public_key) == v:
+                    self.counters["invalid_votes_counted"] += 1
+                    self._violate("COUNTED", f"node {node.inst} counted {self._show(v)}")
+            if yac._future.get((v.round, v.public_key, v.phase)) == v:
+                self.counters["invalid_votes_counted"] += 1
+                self._violate("COUNTED", f"node {node.inst} buffered {self._show(v)}")
+
+    @staticmethod
+    def _show(v: Vote) -> str:
+        return f"an invalid vote of {v.public_key[:8]} in {v.round}/{v.phase}"
 
     def _check_bounds(self, node: _Node) -> None:
         pipe = node.pipeline
@@ -502,6 +585,7 @@ class Simulation:
                     sig = bytearray(v.signature)
                     sig[rng.randrange(len(sig))] ^= 1 << rng.randrange(8)
                     v = replace(v, signature=bytes(sig))
+                    self._invalid(v)
                 out.append(v)
             return VotesMsg(tuple(out))
         # equivocate: a conflicting vote for the same round to a couple of other peers
@@ -516,6 +600,12 @@ class Simulation:
                     for dst in self.by_pk[pk]:
                         self._transmit(node.inst, dst.inst, node.pk, VotesMsg((other,)))
         return msg
+
+    def _invalid(self, vote: Vote) -> None:
+        if len(self.invalid_votes) >= 100_000:
+            self.invalid_votes.clear()  # bound the memory of very long runs
+        self.invalid_votes.add(vote)
+        self.counters["invalid_votes_sent"] += 1
 
     def _forger(self, node: _Node) -> Callable[[Round], BankProposal | None]:
         def forge(round_: Round) -> BankProposal | None:
@@ -555,6 +645,7 @@ class Simulation:
                 if mv is not None and rng.random() < 0.5:
                     value = mv.value
                 vote = sign_vote(self.outsider, cur, value[0], value[1])
+                self._invalid(vote)
                 self._push(
                     self.now + 5,
                     _DELIVER,
@@ -620,7 +711,10 @@ class Simulation:
             distinct.setdefault(v.public_key, v)
         votes = list(distinct.values())
         if kind == 1:  # genuine signatures, moved to another block hash
-            return tuple(replace(v, proposal_hash=fake[0], block_hash=fake[1]) for v in votes)
+            moved = tuple(replace(v, proposal_hash=fake[0], block_hash=fake[1]) for v in votes)
+            for v in moved:
+                self._invalid(v)
+            return moved
         # q - 1 genuine votes for one value, plus our own for it
         if votes:
             val = votes[0].value
@@ -697,10 +791,16 @@ class Simulation:
             if not node.up or node.pipeline is None:
                 return
             sender, msg = payload
-            if not node.honest and type(msg) is VotesMsg:
-                node.observed.extend(msg.votes)
-                del node.observed[:-64]
+            watch: list[tuple[str, Round]] = []
+            if type(msg) is VotesMsg:
+                if not node.honest:
+                    node.observed.extend(msg.votes)
+                    del node.observed[:-64]
+                elif any(v.public_key in self._suspects for v in msg.votes):
+                    watch = self._equivocations_due(node, msg)
             self._actions(node, node.pipeline.step(MessageReceived(sender, msg, at)))
+            if watch or (type(msg) is VotesMsg and self.invalid_votes and node.honest):
+                self._check_votes(node, msg, watch)
             self._check_bounds(node)
         elif kind == _TIMER:
             node = self.nodes[inst]

@@ -50,11 +50,19 @@ def check_suite(results: list[SimResult], only_seed: int | None) -> None:
             assert c["yac_bad_signature"] > 0, describe(r)
         if r.behaviour == "nonvalidator":
             assert c["yac_unknown_voter"] > 0, describe(r)
+        # row 9: invalid votes were sent and none was counted (a COUNTED violation
+        # otherwise); every equivocation an honest machine held was reported (EQUIV)
+        assert c["invalid_votes_counted"] == 0, describe(r)
+        assert c["equivocating_rounds_seen"] <= c["equivocating_rounds_reported"], describe(r)
+        if r.behaviour in ("badsig", "nonvalidator"):
+            assert c["invalid_votes_sent"] > 0, describe(r)
         if r.behaviour == "flood":
             # 1,000 msgs per simulated second whenever a flooder is up (it may crash)
             assert c["flood_sent"] >= r.sim_ms // 2, describe(r)
     if only_seed is not None:
         return
+    seen = Counter(r.behaviour for r in results if r.counters["equivocating_rounds_seen"])
+    assert seen["equivocate"] * 2 >= Counter(r.behaviour for r in results)["equivocate"], seen
     behaviours = Counter(r.behaviour for r in results)
     assert set(behaviours) == set(BEHAVIOURS), behaviours
     assert sum(r.real_crypto for r in results) * 10 >= len(results)
@@ -165,6 +173,13 @@ def test_negative_sign_state_forgotten_across_restart() -> None:
     config = SimConfig(validators=4, byzantine=1, forget_votes=True)
     caught = first_failure([(s, config) for s in range(200)])
     assert caught is not None and caught.violations[0].startswith(("NOEQUIV", "AGREE"))
+
+
+@pytest.mark.usefixtures("not_replaying")
+def test_negative_votes_of_unknown_keys_counted() -> None:
+    config = SimConfig(validators=4, byzantine=1, count_unknown_voters=True)
+    caught = first_failure([(s, config) for s in range(200)])
+    assert caught is not None and caught.violations[0].startswith("COUNTED")
 
 
 @pytest.mark.usefixtures("not_replaying")
