@@ -25,10 +25,10 @@ in its own task (a client that never waits for answers). Expected of the network
   busy could still commit. Measured on 2026-11-26 after it, 20 runs, all passed: 8-41
   blocks during the flood (longest gap 1.1-3.8 s), 370-2,030 tx/s committed while
   4,300-9,000 tx/s were offered, median pending 5,000-5,250 (8,250 once, before gossip
-  on its way counted), backlog drained 3-7 s
-  after the flood, peak RSS <= 120 MB; sent-to-committed latency of accepted txs p50
-  3.1-4.9 s, p95 4.3-7.5 s in the last 3 runs (up to 9.6 / 13.8 s earlier, on a machine
-  loaded 5x over and before proposals took batches oldest first).
+  on its way counted), backlog drained 3-7 s after the flood, peak RSS <= 120 MB;
+  sent-to-committed latency of accepted txs p50 3.1-4.9 s, p95 4.3-7.5 s in the last 3
+  runs (up to 9.6 / 13.8 s earlier, on a machine loaded 5x over and before proposals
+  took batches oldest first).
 
 The figures are printed (run with ``-s``).
 """
