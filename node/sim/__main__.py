@@ -5,10 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 from node.sim.cluster import BEHAVIOURS, SimConfig
 from node.sim.runner import MUTANTS, apply_mutant, describe, replay_command, run_many
+
+STATS = (
+    "crashes",
+    "partitions",
+    "flood_sent",
+    "invalid_votes_sent",
+    "invalid_votes_counted",
+    "equivocating_rounds_seen",
+    "equivocating_rounds_reported",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--mutant", choices=sorted(MUTANTS), default=None)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument(
+        "--stats", action="store_true", help="print fault and check counters summed over seeds"
+    )
     args = ap.parse_args(argv)
     n = args.validators
     if n < 1:
@@ -57,6 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({events / max(elapsed, 1e-9):.0f} events/s)",
         file=sys.stderr,
     )
+    if args.stats:
+        totals: Counter[str] = Counter()
+        for r in results:
+            totals.update({k: v for k, v in r.counters.items() if k in STATS or k[:6] == "crash_"})
+        totals.update(Counter(f"behaviour_{r.behaviour}" for r in results))
+        print(" ".join(f"{k}={v}" for k, v in sorted(totals.items())), file=sys.stderr)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
 

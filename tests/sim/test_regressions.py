@@ -105,3 +105,29 @@ def test_the_file_is_well_formed() -> None:
 def test_regression(kind: str, case: dict[str, Any]) -> None:
     config = seed_config(case) if kind == "seed" else twins_case_config(case)
     check(kind, case, run_seed(case["seed"], config))
+
+
+def test_the_sim_sign_state_module_is_pure() -> None:
+    # tests/unit/consensus/test_purity.py lists the loop's other modules; signstate.py
+    # is new, and must not reach trio through node.runtime.driver either
+    import ast
+
+    from tests.unit.consensus.test_purity import test_module_is_pure
+
+    path = Path(__file__).resolve().parents[2] / "node" / "sim" / "signstate.py"
+    test_module_is_pure(path)
+    tree = ast.parse(path.read_text())
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(m and m.startswith("node.runtime") for m in modules), modules
+
+
+def test_the_simulation_loop_never_loads_trio() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, node.sim.cluster, node.sim.twins, node.sim.signstate\n"
+        "print(sorted(m for m in sys.modules if m == 'trio' or m.startswith('node.runtime')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
