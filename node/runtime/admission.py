@@ -8,9 +8,9 @@ not use (invalid lists, replays, batches parked in the MST pool) goes back on re
 
 Two bounds: the ordering cache (``limits.ordering.max_pending_txs``, a hard memory
 bound, shared with gossip) and a soft one on the work admitted but not yet committed
-(:class:`AdmissionLimits`: a few seconds of the measured commit rate), so that under
-overload an accepted tx waits seconds, not a whole cache, and the CPU goes to consensus
-rather than to a backlog.
+(``limits.admission``, :class:`node.config.AdmissionLimits`: a few seconds of the
+measured commit rate), so that under overload an accepted tx waits seconds, not a whole
+cache, and the CPU goes to consensus rather than to a backlog.
 
 No trio, no clock: the driver gives the counters and the sink.
 """
@@ -19,35 +19,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 
 from node.model import Batch
-
-
-@dataclass(frozen=True)
-class AdmissionLimits:
-    """The soft bound on Torii's admissions: the backlog (pending in the ordering cache,
-    queued for it, reserved by requests in progress, gossiped to us on its way) may hold
-    ``backlog_s`` seconds of the commit rate measured over the last ``rate_window_s``,
-    clamped to [``min_backlog_proposals``, ``max_backlog_proposals``] full proposals
-    (chain parameter ``max_proposal_size``). Under a flood an accepted tx so waits a few
-    seconds even when the machine is slow, and refused work costs next to nothing. The
-    floor (4 x 500) keeps proposals full, so the measured rate cannot talk itself down;
-    the ceiling (10 x 500 = 5,000) is above what the max-rate benchmark keeps in flight,
-    and 6 s reaches it from ~830 tx/s: at normal load the bound is the ceiling (with
-    4 s the max-rate benchmark got busy answers and committed less). Gossiped batches
-    may fill the cache beyond the bound, up to ``max_pending_txs``."""
-
-    backlog_s: float = 6.0
-    rate_window_s: float = 10.0
-    min_backlog_proposals: int = 4
-    max_backlog_proposals: int = 10
-
-    def bound(self, commit_rate: float, max_proposal_size: int) -> int:
-        lo = self.min_backlog_proposals * max_proposal_size
-        hi = self.max_backlog_proposals * max_proposal_size
-        return max(lo, min(hi, int(commit_rate * self.backlog_s)))
 
 
 class CommitRate:
@@ -78,9 +52,6 @@ class CommitRate:
     def _trim(self, now: float) -> None:
         while self._events and self._events[0][0] < now - self.window_s:
             self._sum -= self._events.popleft()[1]
-
-
-ADMISSION = AdmissionLimits()
 
 
 class Reservation:

@@ -43,13 +43,7 @@ from node.ordering import AddResult
 from node.proto.iroha import proposal_pb2
 from node.proto.peer import peer_pb2
 from node.runtime import codec
-from node.runtime.admission import (
-    ADMISSION,
-    AdmissionGate,
-    AdmissionLimits,
-    CommitRate,
-    Reservation,
-)
+from node.runtime.admission import AdmissionGate, CommitRate, Reservation
 from node.runtime.chain import ChainAdapter
 from node.runtime.clock import wall_ms as now_ms
 from node.state import ExecutionResult
@@ -159,7 +153,6 @@ class ConsensusDriver:
         limits: Limits,
         metrics: NodeMetrics,
         hooks: Hooks,
-        admission: AdmissionLimits = ADMISSION,
     ) -> None:
         self.pipeline = pipeline
         self.adapter = adapter
@@ -182,7 +175,7 @@ class ConsensusDriver:
         self._incoming: list[Batch] = []  # those batches, for the main loop
         self._incoming_signalled = False  # a "submit" event is queued for them
         self.max_pending_txs = limits.ordering.max_pending_txs
-        self.admission_limits = admission
+        self.admission_limits = admission = limits.admission
         self.admission = AdmissionGate(
             soft=self._backlog_bound,
             hard=lambda: self.max_pending_txs,

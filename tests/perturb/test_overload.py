@@ -18,7 +18,7 @@ in its own task (a client that never waits for answers). Expected of the network
 * consensus keeps committing during the flood: at least ``MIN_BLOCKS_DURING_FLOOD``
   blocks. Torii admits while a validator's backlog (cache, queued, reserved, gossip on
   its way) is within 6 s of its measured commit rate, 4 to 10 full proposals
-  (node.runtime.admission.AdmissionLimits), so pending stays near 5,000 and the CPU
+  (node.config.AdmissionLimits, ``[limits.admission]``), so pending stays near 5,000 and the CPU
   goes to consensus. Before admission came first (b72b6dc), about half the runs on this
   shared 2-core machine committed no block while the 10 s flood lasted (Torii verified
   every signature of a list before finding the cache full), and txs of calls answered

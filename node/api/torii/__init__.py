@@ -6,14 +6,22 @@ pool, the command service (Torii, ListTorii, Status, StatusStream) and the query
 (Find, FetchCommits, Healthcheck), and ``ToriiService`` that registers all seven RPCs.
 
 Talks to the rest of the node only through what it is given: the ledger (tx index,
-queries, chain parameters), the KV store (MST pool, ``mst/`` keys), a ``submit_batch``
-callable into ordering, and the hooks the node calls (``proposal_executed``,
+queries, chain parameters), the KV store (MST pool, ``mst/`` keys), an ``admission``
+into ordering (room for a whole list reserved before any work; or, in tests and tools, a
+plain ``submit_batch`` callable), and the hooks the node calls (``proposal_executed``,
 ``block_committed``, ``round_passed``, ``expire_mst``). Must not import node.consensus,
 node.ordering, node.net or node.sync.
 """
 
 from node.api.torii.block_bus import BlockBus, BlockSubscription
-from node.api.torii.commands import BUSY, CommandService, SubmitBatch, record_response
+from node.api.torii.commands import (
+    BUSY,
+    Admission,
+    CommandService,
+    Reservation,
+    SubmitBatch,
+    record_response,
+)
 from node.api.torii.ledger import LedgerAccess
 from node.api.torii.mst import MstOutcome, MstPool, MstState
 from node.api.torii.queries import QueryExecutor, QueryService, ReplayCache
@@ -40,6 +48,7 @@ __all__ = [
     "PRIORITY",
     "QUERY_SERVICE",
     "STREAM_END",
+    "Admission",
     "BlockBus",
     "BlockSubscription",
     "CommandService",
@@ -50,6 +59,7 @@ __all__ = [
     "QueryExecutor",
     "QueryService",
     "ReplayCache",
+    "Reservation",
     "StatusBus",
     "SubmitBatch",
     "Subscription",

@@ -17,10 +17,10 @@ import trio
 from node.api.grpc import GrpcError, GrpcServer, Status
 from node.api.torii import CommandService, MstPool, StatusBus, ToriiService
 from node.api.torii.status_bus import response
-from node.config import Limits, ValidationLimits
+from node.config import AdmissionLimits, Limits, ValidationLimits
 from node.model import Batch, Tx
 from node.proto.iroha import endpoint_pb2 as E
-from node.runtime.admission import AdmissionGate, AdmissionLimits, CommitRate
+from node.runtime.admission import AdmissionGate, CommitRate
 from node.state import Ledger
 from node.storage import LevelDBStore
 from node.validation import StatelessValidator

@@ -70,8 +70,13 @@ def test_limits_override(tmp_path: Path) -> None:
     p.write_text(
         "[node]\nchain_id='x'\ndata_dir='d'\nkey_file='k'\ngenesis_file='g'\n"
         "[limits.torii]\nmax_concurrent_rpcs = 10\n"
+        "[limits.admission]\nbacklog_s = 3\nmax_backlog_proposals = 6\n"
     )
-    assert load_node_config(str(p)).limits.torii.max_concurrent_rpcs == 10
+    limits = load_node_config(str(p)).limits
+    assert limits.torii.max_concurrent_rpcs == 10
+    assert (limits.admission.backlog_s, limits.admission.max_backlog_proposals) == (3.0, 6)
+    assert limits.admission.bound(commit_rate=10_000.0, max_proposal_size=500) == 3_000
+    assert limits.admission.bound(commit_rate=0.0, max_proposal_size=500) == 2_000  # floor
 
 
 def test_key_files(tmp_path: Path) -> None:
