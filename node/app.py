@@ -279,6 +279,8 @@ class Node:
     def _round_changed(self, r: Round) -> None:
         if r.reject_round:
             self.torii.round_passed()
+            # debug: an idle network walks through reject rounds (nothing to order)
+            log.debug("reject_round", round=str(r), orderer=self.pipeline.orderer(r)[:16])
 
     # --- health ------------------------------------------------------------------------
 

@@ -402,9 +402,14 @@ class Pipeline(Generic[B, P, K]):
             # slow keeps its connection and gets the full timeout.
             self._candidate_sent = round_
             return self._yac(CandidateReady(round_, b"", b""))
+        # With a validator unreachable every live vote is needed for a quorum: one node
+        # that gives up on a lagging ordering peer's proposal splits the round and the
+        # whole round timeout passes. Wait twice as long then (a dead ordering peer is
+        # skipped at once above, so this only costs time with a live, slow one).
+        timeout = self.config.proposal_timeout_ms * (2 if self.unreachable else 1)
         return [
             Send(orderer, ProposalRequestMsg(round_)),
-            SetTimer("proposal", round_, 0, self.config.proposal_timeout_ms),
+            SetTimer("proposal", round_, 0, timeout),
         ]
 
     def _on_proposal(

@@ -220,3 +220,14 @@ def test_cluster_with_pushed_proposals_agrees_under_shuffled_delivery() -> None:
         for i in range(top):
             assert len({c[i] for c in chains}) == 1, f"seed {seed}: height {i + 1} differs"
     assert 0 < requests < begins
+
+
+def test_proposal_timeout_doubles_while_a_validator_is_unreachable() -> None:
+    pipes = _cluster(4)
+    r = Round(1, 0)
+    me = next(p for p in pipes if p.orderer(r) != p.me)
+    down = next(p.me for p in pipes if p.me not in (me.me, me.orderer(r)))
+    me.unreachable = frozenset({down})
+    actions = me.start(now_ms=0)
+    assert Send(me.orderer(r), ProposalRequestMsg(r)) in actions
+    assert SetTimer("proposal", r, 0, 2 * PipelineConfig().proposal_timeout_ms) in actions
