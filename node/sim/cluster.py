@@ -675,7 +675,9 @@ class Simulation:
             len(self._flood_values),
             len(FLOOD_REJECT_ROUNDS),
         )
-        for _ in range(FLOOD_RATE * FLOOD_TICK_MS // 1000):
+        count = FLOOD_RATE * FLOOD_TICK_MS // 1000
+        self.counters["flood_sent"] += count
+        for _ in range(count):
             bits = getrandbits(64)  # one draw per message, sliced (the flood is hot)
             target = targets[(bits & 0xFFFF) % nt]
             assert target.pipeline is not None
@@ -695,7 +697,6 @@ class Simulation:
                 value = self._flood_values[which]
                 msg = VotesMsg((sign_vote(byz.signer, r, value[0], value[1]),))
                 self._flood_msgs[key] = msg
-            self.counters["flood_sent"] += 1
             self._transmit(byz.inst, target.inst, byz.pk, msg, _FLOOD)
 
     def _forged_cert(self, byz: _Node, cur: Round) -> tuple[Vote, ...]:
