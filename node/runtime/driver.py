@@ -12,7 +12,6 @@ worker thread) before they enter the ordering cache.
 from __future__ import annotations
 
 import heapq
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,7 +32,6 @@ from node.consensus.pipeline import (
     TimerExpired,
     VotesMsg,
 )
-from node.consensus.vote import Vote
 from node.consensus.yac import PersistVote, ReportEquivocation, SignState
 from node.log import get_logger
 from node.metrics import NodeMetrics
@@ -48,90 +46,20 @@ from node.runtime.chain import ChainAdapter
 from node.runtime.clock import wall_ms as now_ms
 from node.state import ExecutionResult
 from node.storage.kv import KVStore, WriteBatch
-from node.sync.certificate import decode_certificate, encode_certificate
+from node.sync import signstate
 from node.validation import StatelessValidator
 
 log = get_logger("consensus")
 
-VOTE_KEY = b"y/vote"  # last phase-1 vote: round, proposal hash, block hash
-COMMIT_KEY = b"y/commit"  # last commit vote, then the polka (VoteState) it followed
-PROPOSAL_PREFIX = b"y/p/"  # proposals we voted for: y/p/<height>/<seq> -> Proposal
-_ROUND = struct.Struct(">QI")
 GOSSIP_INTERVAL_S = 0.005
 EVENT_QUEUE = 4096
 GOSSIP_CHECK_QUEUE = 1024  # gossiped frames waiting for their signature check
 
 
-def _signed(a: PersistVote) -> bytes:
-    return (
-        _ROUND.pack(a.round.block_round, a.round.reject_round)
-        + bytes([len(a.proposal_hash), len(a.block_hash)])
-        + a.proposal_hash
-        + a.block_hash
-    )
-
-
-def _unsigned(raw: bytes) -> tuple[tuple[Round, bytes, bytes], bytes]:
-    h, r = _ROUND.unpack_from(raw)
-    i = _ROUND.size
-    np, nb = raw[i], raw[i + 1]
-    ph = raw[i + 2 : i + 2 + np]
-    bh = raw[i + 2 + np : i + 2 + np + nb]
-    return (Round(h, r), ph, bh), raw[i + 2 + np + nb :]
-
-
-def save_sign_state(store: KVStore, a: PersistVote, batch: WriteBatch | None = None) -> None:
-    """One synced write before the vote leaves the process (never sign twice); with
-    ``batch``, only add the write to it (the caller syncs it)."""
-    own = batch is None
-    batch = WriteBatch() if batch is None else batch
-    if a.phase == 1:
-        batch.put(VOTE_KEY, _signed(a))
-    else:
-        batch.put(COMMIT_KEY, _signed(a) + encode_certificate(a.justification))
-    if own:
-        store.write(batch, sync=True)
-
-
-def save_voted_proposal(
-    store: KVStore,
-    height: int,
-    proposal: proposal_pb2.Proposal,
-    keep: int,
-    batch: WriteBatch | None = None,
-) -> None:
-    """Keep the proposals voted at the current height (at most ``keep``), drop older ones.
-    With ``batch``, only add the writes to it (it must not hold another proposal: the
-    stored ones are read from ``store``)."""
-    own = batch is None
-    batch = WriteBatch() if batch is None else batch
-    existing = [k for k, _ in store.iterate(PROPOSAL_PREFIX)]
-    prefix = PROPOSAL_PREFIX + b"%016d/" % height
-    mine = [k for k in existing if k.startswith(prefix)]
-    for k in existing:
-        if not k.startswith(prefix):
-            batch.delete(k)
-    for k in mine[: max(0, len(mine) - keep + 1)]:
-        batch.delete(k)
-    seq = int(mine[-1][len(prefix) :]) + 1 if mine else 0
-    batch.put(prefix + b"%08d" % seq, proposal.SerializeToString())
-    if own:
-        store.write(batch, sync=True)
-
-
 def load_sign_state(store: KVStore) -> tuple[SignState | None, list[proposal_pb2.Proposal]]:
-    vote_raw, commit_raw = store.get(VOTE_KEY), store.get(COMMIT_KEY)
-    state = None
-    if vote_raw is not None or commit_raw is not None:
-        vote = _unsigned(vote_raw)[0] if vote_raw is not None else None
-        commit: tuple[Round, bytes, bytes] | None = None
-        justification: tuple[Vote, ...] = ()
-        if commit_raw is not None:
-            commit, rest = _unsigned(commit_raw)
-            justification = tuple(decode_certificate(rest) or ())
-        state = SignState(vote, commit, justification)
-    proposals = [proposal_pb2.Proposal.FromString(v) for _, v in store.iterate(PROPOSAL_PREFIX)]
-    return state, proposals
+    """What this validator signed before a restart, and the proposals it voted for."""
+    state, raw = signstate.load_sign_state(store)
+    return state, [proposal_pb2.Proposal.FromString(b) for b in raw]
 
 
 @dataclass
@@ -424,12 +352,13 @@ class ConsensusDriver:
             has_proposal = False
             for a in pending:
                 if isinstance(a, PersistVote):
-                    save_sign_state(self.store, a, batch)
+                    signstate.save_sign_state(self.store, a, batch)
                     continue
                 if has_proposal:
                     self.store.write(batch, sync=True)
                     batch = WriteBatch()
-                save_voted_proposal(self.store, a.height, a.proposal, MAX_VOTED_PROPOSALS, batch)
+                raw = a.proposal.SerializeToString()
+                signstate.save_voted_proposal(self.store, a.height, raw, MAX_VOTED_PROPOSALS, batch)
                 has_proposal = True
             self.store.write(batch, sync=True)
 

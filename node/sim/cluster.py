@@ -76,9 +76,11 @@ from node.sim.bank import (
     BankProposal,
     BankState,
     BankTx,
+    decode_proposal,
+    encode_proposal,
 )
-from node.sim.signstate import load_sign_state, save_sign_state, save_voted_proposal
 from node.storage.memory import CrashMode, MemoryStore
+from node.sync.signstate import load_sign_state, save_sign_state, save_voted_proposal
 
 BEHAVIOURS = (
     "equivocate",
@@ -346,7 +348,8 @@ class Simulation:
     # --- node lifecycle ---------------------------------------------------------------
 
     def _boot(self, node: _Node) -> None:
-        last, proposals = load_sign_state(node.store)
+        last, raw_proposals = load_sign_state(node.store)
+        proposals = [decode_proposal(r) for r in raw_proposals]
         if self.cfg.forget_votes:
             last, proposals = None, []
         pipe = SimPipeline(
@@ -380,11 +383,12 @@ class Simulation:
                 self._push(self.now + a.delay_ms, _TIMER, node.inst, payload)
             elif t is PersistVotedProposal:
                 # synced before the vote that follows it leaves (as the driver does)
+                raw = encode_proposal(a.proposal)
                 save_voted_proposal(
-                    node.store, a.height, a.proposal, MAX_VOTED_PROPOSALS, self.cfg.sync_votes
+                    node.store, a.height, raw, MAX_VOTED_PROPOSALS, sync=self.cfg.sync_votes
                 )
             elif t is PersistVote:
-                save_sign_state(node.store, a, self.cfg.sync_votes)
+                save_sign_state(node.store, a, sync=self.cfg.sync_votes)
                 if node.honest:
                     value = (a.proposal_hash, a.block_hash)
                     self._record_signed(node.pk, a.round, a.phase, value)

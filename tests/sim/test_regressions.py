@@ -107,14 +107,14 @@ def test_regression(kind: str, case: dict[str, Any]) -> None:
     check(kind, case, run_seed(case["seed"], config))
 
 
-def test_the_sim_sign_state_module_is_pure() -> None:
-    # tests/unit/consensus/test_purity.py lists the loop's other modules; signstate.py
-    # is new, and must not reach trio through node.runtime.driver either
+def test_the_sign_state_store_is_pure() -> None:
+    # the simulator persists through the node's own module; it must not reach trio
+    # through node.runtime either
     import ast
 
     from tests.unit.consensus.test_purity import test_module_is_pure
 
-    path = Path(__file__).resolve().parents[2] / "node" / "sim" / "signstate.py"
+    path = Path(__file__).resolve().parents[2] / "node" / "sync" / "signstate.py"
     test_module_is_pure(path)
     tree = ast.parse(path.read_text())
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -126,7 +126,7 @@ def test_the_simulation_loop_never_loads_trio() -> None:
     import sys
 
     code = (
-        "import sys, node.sim.cluster, node.sim.twins, node.sim.signstate\n"
+        "import sys, node.sim.cluster, node.sim.twins, node.sync.signstate\n"
         "print(sorted(m for m in sys.modules if m == 'trio' or m.startswith('node.runtime')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -19,7 +19,7 @@ PURE = [
     ROOT / "sim" / "cluster.py",
     ROOT / "sim" / "bank.py",
     ROOT / "sim" / "twins.py",
-    ROOT / "sim" / "signstate.py",
+    ROOT / "sync" / "signstate.py",
 ]
 BANNED_MODULES = {"trio", "socket", "time", "datetime", "uuid", "secrets", "asyncio", "os"}
 

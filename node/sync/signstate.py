@@ -1,0 +1,106 @@
+"""A validator's sign state at rest: the last votes it signed and the proposals it voted for.
+
+One format for the node (``node.runtime.driver`` persists, ``node.app`` loads) and for
+the simulator (over its in-memory store), so the simulation's crash tests exercise the
+bytes the node writes. Proposals are stored as the caller's bytes (the node's protobuf
+``Proposal``, the simulator's own encoding). Keys:
+
+* ``y/vote``: the last phase-1 vote: round, proposal hash, block hash;
+* ``y/commit``: the last commit vote, then the polka (certificate) it followed;
+* ``y/p/<height>/<seq>``: proposals voted for at the current height (older ones go).
+
+Pure: a :class:`node.storage.kv.KVStore` is given; no trio, no clock.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from node.consensus.vote import Vote
+from node.consensus.yac import PersistVote, SignState
+from node.model import Round
+from node.storage.kv import KVStore, WriteBatch
+from node.sync.certificate import decode_certificate, encode_certificate
+
+VOTE_KEY = b"y/vote"
+COMMIT_KEY = b"y/commit"
+PROPOSAL_PREFIX = b"y/p/"
+_ROUND = struct.Struct(">QI")
+
+Signed = tuple[Round, bytes, bytes]
+
+
+def _signed(a: PersistVote) -> bytes:
+    return (
+        _ROUND.pack(a.round.block_round, a.round.reject_round)
+        + bytes([len(a.proposal_hash), len(a.block_hash)])
+        + a.proposal_hash
+        + a.block_hash
+    )
+
+
+def _unsigned(raw: bytes) -> tuple[Signed, bytes]:
+    h, r = _ROUND.unpack_from(raw)
+    i = _ROUND.size
+    np, nb = raw[i], raw[i + 1]
+    ph = raw[i + 2 : i + 2 + np]
+    bh = raw[i + 2 + np : i + 2 + np + nb]
+    return (Round(h, r), ph, bh), raw[i + 2 + np + nb :]
+
+
+def save_sign_state(
+    store: KVStore, a: PersistVote, batch: WriteBatch | None = None, sync: bool = True
+) -> None:
+    """One write before the vote leaves the process (never sign twice); with ``batch``,
+    only add the write to it (the caller writes it). ``sync=False`` only for the
+    simulator's mutant that shows an unsynced sign state is caught."""
+    own = batch is None
+    batch = WriteBatch() if batch is None else batch
+    if a.phase == 1:
+        batch.put(VOTE_KEY, _signed(a))
+    else:
+        batch.put(COMMIT_KEY, _signed(a) + encode_certificate(a.justification))
+    if own:
+        store.write(batch, sync=sync)
+
+
+def save_voted_proposal(
+    store: KVStore,
+    height: int,
+    proposal: bytes,
+    keep: int,
+    batch: WriteBatch | None = None,
+    sync: bool = True,
+) -> None:
+    """Keep the proposals voted at the current height (at most ``keep``), drop older ones.
+    With ``batch``, only add the writes to it (it must not hold another proposal: the
+    stored ones are read from ``store``)."""
+    own = batch is None
+    batch = WriteBatch() if batch is None else batch
+    existing = [k for k, _ in store.iterate(PROPOSAL_PREFIX)]
+    prefix = PROPOSAL_PREFIX + b"%016d/" % height
+    mine = [k for k in existing if k.startswith(prefix)]
+    for k in existing:
+        if not k.startswith(prefix):
+            batch.delete(k)
+    for k in mine[: max(0, len(mine) - keep + 1)]:
+        batch.delete(k)
+    seq = int(mine[-1][len(prefix) :]) + 1 if mine else 0
+    batch.put(prefix + b"%08d" % seq, proposal)
+    if own:
+        store.write(batch, sync=sync)
+
+
+def load_sign_state(store: KVStore) -> tuple[SignState | None, list[bytes]]:
+    """The stored sign state (None on a fresh node) and the voted proposals' bytes."""
+    vote_raw, commit_raw = store.get(VOTE_KEY), store.get(COMMIT_KEY)
+    state = None
+    if vote_raw is not None or commit_raw is not None:
+        vote = _unsigned(vote_raw)[0] if vote_raw is not None else None
+        commit: Signed | None = None
+        justification: tuple[Vote, ...] = ()
+        if commit_raw is not None:
+            commit, rest = _unsigned(commit_raw)
+            justification = tuple(decode_certificate(rest) or ())
+        state = SignState(vote, commit, justification)
+    return state, [v for _, v in store.iterate(PROPOSAL_PREFIX)]
