@@ -146,7 +146,9 @@ class Node:
         self._round_started = time.monotonic()
         params = ledger.params
         self.validators = self._validator_keys()
-        self.verified = VerifiedCache()
+        # It only has to span a tx's way from Torii or gossip into a proposal: a few
+        # times the ordering cache's bound (200k entries held ~30 MB to no use).
+        self.verified = VerifiedCache(size=5 * cfg.limits.ordering.max_pending_txs)
         self.torii = ToriiService(
             ledger=ledger,
             store=store,
