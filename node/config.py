@@ -55,7 +55,9 @@ class ToriiLimits:
     max_status_subscribers: int = 1000
     status_stream_queue: int = 64
     query_replay_cache: int = 2000
-    status_cache_size: int = 100_000  # latest status of recent tx hashes
+    # latest status of recent tx hashes; final statuses of older ones come from the
+    # ledger, and what is still in flight is bounded by [limits.admission] (<= 10k)
+    status_cache_size: int = 50_000
     stale_stream_max_rounds: int = 2  # Iroha's default: close a silent StatusStream
     stale_stream_timeout_s: float = 30.0  # ... or after this long without a round
     block_stream_queue: int = 64
