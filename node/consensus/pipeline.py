@@ -79,6 +79,10 @@ class Ledger(Protocol[B_contra, P, K]):
 
     def proposal_hash(self, proposal: P) -> bytes: ...
 
+    def proposal_size(self, proposal: P) -> int:
+        """Transactions in ``proposal`` (how much work executing it is)."""
+        ...
+
     def execute(self, proposal: P) -> BlockCandidate | None:
         """Validate and execute on a scratch state; ``None`` = invalid proposal."""
         ...
@@ -196,6 +200,7 @@ class PersistVotedProposal(Generic[P]):
 
 MAX_VOTED_PROPOSALS = 8
 MAX_CANDIDATES = 16  # executed, uncommitted candidates kept per height
+_UNBOUNDED = 1 << 62  # step_work of steps whose work has no cheap bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +339,44 @@ class Pipeline(Generic[B, P, K]):
         if isinstance(msg, BlockRequestMsg):
             return self._on_block_request(sender, msg)
         return self._on_blocks(msg)
+
+    def step_work(self, event: MessageReceived[B, P, K] | TimerExpired) -> int:
+        """An upper bound on the transactions ``step(event)`` may execute, commit or apply.
+
+        The driver runs a step with little work on its event loop and hands a big one to a
+        worker thread: on a small VM a thread hand-off costs more CPU (wake-ups, GIL
+        switches) than a vote's whole step. Any step may commit the current candidate and
+        begin the next round, which executes the proposal built here or pushed early.
+        """
+        if isinstance(event, MessageReceived):
+            msg = event.message
+            if isinstance(msg, BlockRequestMsg | BlockResponseMsg):
+                return _UNBOUNDED  # reads or re-executes whole blocks
+            if isinstance(msg, BatchesMsg):
+                return 0  # cached only
+            own = 0
+            if isinstance(msg, ProposalResponseMsg) and msg.proposal is not None:
+                own = self.ledger.proposal_size(msg.proposal)
+        else:
+            own = 0
+        candidates = self._candidates.values()
+        commit = max((len(c.tx_hashes) + len(c.rejected) for c in candidates), default=0)
+        return own + commit + self._next_round_work()
+
+    def _next_round_work(self) -> int:
+        """Transactions a round may execute here: this one (a proposal built on the
+        "order" timer) or the next to begin (next reject round, or the next height once
+        a candidate commits)."""
+        size = self.ledger.proposal_size
+        early = max((size(p) for _, p in self._early.values() if p is not None), default=0)
+        height = self.ledger.height
+        now = self.yac.round
+        mine = self.me in (self.orderer(now), self.orderer(now.next_reject())) or any(
+            ordering_peer(Round(height + 2, 0), self.validators, h) == self.me
+            for h in self._candidates
+        )
+        own = min(self.cache.tx_count, self.config.max_proposal_size) if mine else 0
+        return max(early, own)
 
     # --- proposals --------------------------------------------------------------------
 

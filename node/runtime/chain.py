@@ -96,6 +96,9 @@ class ChainAdapter:
     def proposal_hash(self, proposal: proposal_pb2.Proposal) -> bytes:
         return proposal_hash(proposal)
 
+    def proposal_size(self, proposal: proposal_pb2.Proposal) -> int:
+        return len(proposal.transactions)
+
     def _stateless_ok(self, txs: list[Tx], created_time: int) -> bool:
         """Every batch complete and valid at the proposal's time. A batch whose exact
         signed bytes this node validated before (Torii or gossip) is only re-checked for

@@ -47,13 +47,18 @@ from node.runtime.clock import wall_ms as now_ms
 from node.state import ExecutionResult
 from node.storage.kv import KVStore, WriteBatch
 from node.sync import signstate
-from node.validation import StatelessValidator
+from node.validation import INLINE_CHECK_TXS, StatelessValidator
 
 log = get_logger("consensus")
 
 GOSSIP_INTERVAL_S = 0.005
 EVENT_QUEUE = 4096
 GOSSIP_CHECK_QUEUE = 1024  # gossiped frames waiting for their signature check
+# Pipeline steps that may execute, commit or apply at most this many transactions run
+# on the event loop (a few ms); bigger ones on a worker thread. Most steps are a vote or
+# two: handing those to a thread cost ~0.3 ms of CPU each on a 2-core VM, which made an
+# idle-ish validator (blocks of a few txs, ~45 rounds/s) burn 40 % of a core.
+INLINE_STEP_TXS = 32
 
 
 def load_sign_state(store: KVStore) -> tuple[SignState | None, list[proposal_pb2.Proposal]]:
@@ -250,7 +255,10 @@ class ConsensusDriver:
                 v = StatelessValidator(self.adapter.ledger.params, self.limits.validation)
                 now = now_ms()
                 batches = [b for _, b in fresh]
-                reasons = await trio.to_thread.run_sync(v.check_batches, batches, now)
+                if sum(len(b.txs) for b in batches) <= INLINE_CHECK_TXS:
+                    reasons = v.check_batches(batches, now)
+                else:
+                    reasons = await trio.to_thread.run_sync(v.check_batches, batches, now)
                 for (peer, b), r in zip(fresh, reasons, strict=True):
                     if r is not None:
                         bad.add(id(b))
@@ -284,15 +292,20 @@ class ConsensusDriver:
                 self.net.broadcast(codec.encode(BatchesMsg(tuple(chunk)), max_frame))
 
     async def _step(self, event: Any) -> None:
-        """One pipeline step on a worker thread: executing or applying a block takes tens
-        of milliseconds, during which Torii, gossip and the network must keep running.
+        """One pipeline step. A step that may execute or apply many transactions runs on
+        a worker thread: that takes tens of milliseconds, during which Torii, gossip and
+        the network must keep running. The others (votes, timers, small blocks) run here.
         Steps never overlap (this task awaits each), so the pipeline keeps one owner."""
         pipe = self.pipeline
         pipe.unreachable = frozenset(pipe.validators) - self.net.connected() - {self.me}
-        actions = await trio.to_thread.run_sync(pipe.step, event)
+        inline = pipe.step_work(event) <= INLINE_STEP_TXS
+        if inline:
+            actions = pipe.step(event)
+        else:
+            actions = await trio.to_thread.run_sync(pipe.step, event)
         for result in self.adapter.drain_executed():
             self.hooks.executed(result)
-        await self._execute(actions)
+        await self._execute(actions, inline)
         while self._loopback:
             msg = self._loopback.pop(0)
             await self._step(MessageReceived(self.me, msg, now_ms()))
@@ -341,9 +354,10 @@ class ConsensusDriver:
 
     # --- actions ---------------------------------------------------------------------
 
-    async def _persist(self, pending: list[Any]) -> None:
-        """Sign state and voted proposals of one step: one synced write, off the loop,
-        finished before any action after them (a vote) leaves the process."""
+    async def _persist(self, pending: list[Any], inline: bool) -> None:
+        """Sign state and voted proposals of one step: one synced write, finished before
+        any action after them (a vote) leaves the process. Off the loop when the step
+        was (a voted proposal may be large); a small write is cheaper than a hand-off."""
 
         def write() -> None:
             # one fsync for the step's sign state and proposal (a second only if a step
@@ -362,17 +376,20 @@ class ConsensusDriver:
                 has_proposal = True
             self.store.write(batch, sync=True)
 
-        await trio.to_thread.run_sync(write)
+        if inline:
+            write()
+        else:
+            await trio.to_thread.run_sync(write)
         pending.clear()
 
-    async def _execute(self, actions: list[Any]) -> None:
+    async def _execute(self, actions: list[Any], inline: bool = False) -> None:
         pending: list[Any] = []
         for a in actions:
             if isinstance(a, PersistVote | PersistVotedProposal):
                 pending.append(a)
                 continue
             if pending:
-                await self._persist(pending)
+                await self._persist(pending, inline)
             if isinstance(a, Send):
                 if a.to == self.me:
                     self._loopback.append(a.message)
@@ -397,7 +414,7 @@ class ConsensusDriver:
                 self.metrics.equivocations.inc()
                 log.warning("equivocation", key=a.public_key[:16], round=str(a.round))
         if pending:
-            await self._persist(pending)
+            await self._persist(pending, inline)
 
     def _report_round(self) -> None:
         r = self.pipeline.yac.round

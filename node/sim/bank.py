@@ -224,6 +224,9 @@ class BankLedger:
     def proposal_hash(self, proposal: BankProposal) -> bytes:
         return proposal.phash
 
+    def proposal_size(self, proposal: BankProposal) -> int:
+        return sum(len(b.txs) for b in proposal.batches)
+
     def _run(self, txs: Sequence[BankTx], created: int) -> tuple[BankBlock, BankState]:
         scratch = self.state.copy()
         ok: list[BankTx] = []

@@ -7,6 +7,7 @@ the clock (``now_ms`` is an argument) or the global random.
 """
 
 from node.validation.stateless import (
+    INLINE_CHECK_TXS,
     StatelessValidator,
     is_valid_account_id,
     is_valid_asset_id,
@@ -16,6 +17,7 @@ from node.validation.stateless import (
 )
 
 __all__ = [
+    "INLINE_CHECK_TXS",
     "StatelessValidator",
     "is_valid_account_id",
     "is_valid_asset_id",

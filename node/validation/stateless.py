@@ -51,6 +51,10 @@ _hex64_re = re.compile(r"[A-Fa-f0-9]{64}")
 _ROLE_PERMISSIONS = frozenset(primitive_pb2.RolePermission.values())
 _GRANTABLE = frozenset(primitive_pb2.GrantablePermission.values())
 _AMOUNT_LIMIT = 1 << 256
+# Callers check up to this many transactions on their event loop and more on a worker
+# thread (signature checks release the GIL): a thread hand-off costs about as much CPU
+# as checking a few transactions, and a large list must not stall the loop.
+INLINE_CHECK_TXS = 8
 
 
 def is_valid_account_id(s: str) -> bool:

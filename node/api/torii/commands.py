@@ -34,7 +34,7 @@ from node.metrics import NodeMetrics
 from node.model import Batch, Tx, group_batches
 from node.proto.iroha import endpoint_pb2, transaction_pb2
 from node.state.records import TxRecord
-from node.validation import StatelessValidator
+from node.validation import INLINE_CHECK_TXS, StatelessValidator
 
 S = endpoint_pb2
 _EMPTY = empty_pb2.Empty()
@@ -43,9 +43,6 @@ BUSY = "busy, retry later"
 _IN_FLIGHT = frozenset(
     {S.ENOUGH_SIGNATURES_COLLECTED, S.STATEFUL_VALIDATION_SUCCESS, S.STATEFUL_VALIDATION_FAILED}
 )
-# Lists with more transactions than this are validated on a worker thread (signature
-# checks release the GIL), so that one large ListTorii does not stall the event loop.
-_INLINE_VALIDATION_TXS = 8
 
 
 class SubmitBatch(Protocol):
@@ -184,7 +181,7 @@ class CommandService:
             # Hashes are computed here too (cached on each Tx), off the event loop.
             return validator.check_batches(batches, now)
 
-        if len(txs) <= _INLINE_VALIDATION_TXS:
+        if len(txs) <= INLINE_CHECK_TXS:
             reasons = check()
         else:
             reasons = await trio.to_thread.run_sync(check)

@@ -7,6 +7,8 @@ from typing import Any
 
 from node.consensus import FakeKeyring, PersistVote
 from node.consensus.pipeline import (
+    BlockRequestMsg,
+    BlockResponseMsg,
     Broadcast,
     Committed,
     MessageReceived,
@@ -231,3 +233,76 @@ def test_proposal_timeout_doubles_while_a_validator_is_unreachable() -> None:
     actions = me.start(now_ms=0)
     assert Send(me.orderer(r), ProposalRequestMsg(r)) in actions
     assert SetTimer("proposal", r, 0, 2 * PipelineConfig().proposal_timeout_ms) in actions
+
+
+class _CountingLedger(BankLedger):
+    """Counts the transactions each call executes, commits or applies."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.work = 0
+
+    def execute(self, proposal: BankProposal) -> Any:
+        self.work += self.proposal_size(proposal)
+        return super().execute(proposal)
+
+    def commit(self, block_hash: bytes, certificate: Any) -> Any:
+        done = super().commit(block_hash, certificate)
+        if done is not None:
+            self.work += len(done.tx_hashes) + len(done.rejected)
+        return done
+
+    def apply_block(self, block: BankBlock, certificate: Any) -> Any:
+        self.work += len(block.txs)
+        return super().apply_block(block, certificate)
+
+
+def test_step_work_bounds_what_each_step_executes_and_commits() -> None:
+    """The driver runs a step on its event loop when ``step_work`` is small: the bound
+    must hold for every step (messages and timers, shuffled, over many heights), and be
+    small for most vote steps, or nothing would run inline."""
+    small = steps = 0
+    for seed in range(10):
+        rng = random.Random(seed)
+        ring = FakeKeyring()
+        signers = [ring.new_signer(rng) for _ in range(4)]
+        keys = [s.public_key for s in signers]
+        config = PipelineConfig(max_proposal_size=5)
+        pipes = [Pipeline(s, ring.verify, keys, _CountingLedger(), config) for s in signers]
+        by_key = {p.me: p for p in pipes}
+        for i in range(1, 30):
+            pipes[i % 4].submit(tx(i, 1))
+        queue: list[tuple[str, Any]] = []
+        pending = [(p, p.start(0)) for p in pipes]
+        for n in range(3000):
+            for p, actions in pending:
+                for a in actions:
+                    if isinstance(a, Send):
+                        queue.append((a.to, MessageReceived(p.me, a.message, n)))
+                    elif isinstance(a, Broadcast):
+                        queue.extend(
+                            (k, MessageReceived(p.me, a.message, n)) for k in by_key if k != p.me
+                        )
+                    elif isinstance(a, SetTimer) and rng.random() < 0.3:
+                        queue.append((p.me, TimerExpired(a.kind, a.round, a.attempt, n)))
+            if not queue:
+                break
+            to, event = queue.pop(rng.randrange(len(queue)))
+            pipe = by_key[to]
+            ledger = pipe.ledger
+            assert isinstance(ledger, _CountingLedger)
+            bound = pipe.step_work(event)
+            before = ledger.work
+            pending = [(pipe, pipe.step(event))]
+            assert ledger.work - before <= bound, (seed, n, event, bound)
+            steps += 1
+            small += bound <= 5 and isinstance(event, MessageReceived)
+        assert min(p.ledger.height for p in pipes) >= 3, f"seed {seed}: stalled"
+    assert small > steps // 4
+
+
+def test_step_work_of_block_sync_is_unbounded() -> None:
+    pipe, keys, _ = make(4)
+    pipe.start(now_ms=0)
+    assert pipe.step_work(MessageReceived(keys[1], BlockRequestMsg(1, 10), 1)) > 10**9
+    assert pipe.step_work(MessageReceived(keys[1], BlockResponseMsg((), 0), 1)) > 10**9
