@@ -345,20 +345,21 @@ class Pipeline(Generic[B, P, K]):
 
         The driver runs a step with little work on its event loop and hands a big one to a
         worker thread: on a small VM a thread hand-off costs more CPU (wake-ups, GIL
-        switches) than a vote's whole step. Any step may commit the current candidate and
+        switches) than a vote's whole step. Any step may commit the current candidate
+        (even a first-phase vote: our own commit vote may complete the commit quorum) and
         begin the next round, which executes the proposal built here or pushed early.
         """
+        own = 0
         if isinstance(event, MessageReceived):
             msg = event.message
             if isinstance(msg, BlockRequestMsg | BlockResponseMsg):
                 return _UNBOUNDED  # reads or re-executes whole blocks
             if isinstance(msg, BatchesMsg):
                 return 0  # cached only
-            own = 0
             if isinstance(msg, ProposalResponseMsg) and msg.proposal is not None:
                 own = self.ledger.proposal_size(msg.proposal)
-        else:
-            own = 0
+        elif event.round.block_round <= self.ledger.height:
+            return 0  # a timer of a height already committed does nothing
         candidates = self._candidates.values()
         commit = max((len(c.tx_hashes) + len(c.rejected) for c in candidates), default=0)
         return own + commit + self._next_round_work()
