@@ -255,7 +255,7 @@ class Node:
                 rec = self.ledger.tx_status(h)
                 if rec is not None and rec.error is not None:
                     errors[h] = rec.error
-            self.torii.block_committed(block, errors)
+            self.torii.block_committed(block, errors, tx_hashes=c.tx_hashes)
             self._last_block_ms = block.block_v1.payload.created_time or int(time.time() * 1000)
         now = time.monotonic()
         self.metrics.commit_latency.observe(now - self._round_started)

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, Protocol
 
@@ -221,25 +221,36 @@ class ToriiService:
     # --- node hooks ----------------------------------------------------------------------
 
     def proposal_executed(self, result: ExecutionResult) -> None:
-        """This node simulated a proposal: STATEFUL_VALIDATION_SUCCESS / _FAILED per tx."""
+        """This node simulated a proposal: STATEFUL_VALIDATION_SUCCESS / _FAILED per tx.
+        Execution dropped every tx already in the ledger, so none of these has a final
+        status on disk: no ledger look-up per tx (most came by gossip, not cached here)."""
         bus = self.status_bus
         for tx in result.txs:
-            bus.publish(tx.hash, response(tx.hash, S.STATEFUL_VALIDATION_SUCCESS))
+            h = tx.hash
+            bus.publish(h, response(h, S.STATEFUL_VALIDATION_SUCCESS), durable=False)
         for h, err in result.rejected:
             bus.publish(
                 h,
                 response(h, S.STATEFUL_VALIDATION_FAILED, err.cmd_name, err.cmd_index, err.code),
+                durable=False,
             )
 
     def block_committed(
-        self, block: block_pb2.Block, errors: Mapping[bytes, TxError] | None = None
+        self,
+        block: block_pb2.Block,
+        errors: Mapping[bytes, TxError] | None = None,
+        *,
+        tx_hashes: Sequence[bytes] | None = None,
     ) -> None:
-        """A block is durable: final statuses, block streams, MST clean-up, one round."""
+        """A block is durable: final statuses, block streams, MST clean-up, one round.
+        ``tx_hashes``: the block's tx hashes in order, when the caller has them (saves
+        re-hashing every tx)."""
         bus = self.status_bus
         payload = block.block_v1.payload
+        if tx_hashes is None:
+            tx_hashes = [Tx(pb).hash for pb in payload.transactions]
         done: list[bytes] = []
-        for pb in payload.transactions:
-            h = Tx(pb).hash
+        for h in tx_hashes:
             done.append(h)
             bus.publish(h, response(h, S.COMMITTED))
         for hex_hash in payload.rejected_transactions_hashes:

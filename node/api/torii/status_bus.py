@@ -167,12 +167,14 @@ class StatusBus:
 
     # --- writing -------------------------------------------------------------------------
 
-    def publish(self, tx_hash: bytes, resp: ToriiResponse) -> bool:
-        """Record ``resp`` if it outranks the known status; True when it was accepted."""
+    def publish(self, tx_hash: bytes, resp: ToriiResponse, *, durable: bool = True) -> bool:
+        """Record ``resp`` if it outranks the known status; True when it was accepted.
+        ``durable=False``: the caller knows the tx has no final status on disk (it was
+        just executed as new), so a cache miss needs no ledger look-up."""
         cache = self._cache
         old = cache.get(tx_hash)
         new_prio = PRIORITY.get(resp.tx_status, 0)
-        if old is None and new_prio < _FINAL_PRIORITY and self._durable is not None:
+        if old is None and new_prio < _FINAL_PRIORITY and durable and self._durable is not None:
             # Evicted or never seen here: a final status on disk must not be shadowed.
             old = self._durable(tx_hash)
         if old is not None and new_prio <= PRIORITY.get(old.tx_status, 0):
