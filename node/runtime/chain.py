@@ -69,6 +69,9 @@ class ChainAdapter:
         # executions since the driver last looked: it publishes their STATEFUL_* statuses
         # on the trio thread (execution itself runs on a worker thread)
         self._executed: list[ExecutionResult] = []
+        # the proposal this node last built as ordering peer, with the Tx objects it was
+        # built from (hashes already cached): executing it needs no re-wrapping/hashing
+        self._made: tuple[proposal_pb2.Proposal, list[Tx]] | None = None
 
     def drain_executed(self) -> list[ExecutionResult]:
         out, self._executed = self._executed, []
@@ -89,8 +92,10 @@ class ChainAdapter:
     def make_proposal(
         self, height: int, created_time_ms: int, batches: Sequence[Batch]
     ) -> proposal_pb2.Proposal:
+        txs = [t for b in batches for t in b.txs]
         p = proposal_pb2.Proposal(height=height, created_time=created_time_ms)
-        p.transactions.extend(t.pb for b in batches for t in b.txs)
+        p.transactions.extend(t.pb for t in txs)
+        self._made = (p, txs)
         return p
 
     def proposal_hash(self, proposal: proposal_pb2.Proposal) -> bytes:
@@ -119,7 +124,11 @@ class ChainAdapter:
     def execute(self, proposal: proposal_pb2.Proposal) -> BlockCandidate | None:
         if proposal.height != self.ledger.height + 1 or not proposal.transactions:
             return None
-        txs = [Tx(t) for t in proposal.transactions]
+        made = self._made
+        if made is not None and made[0] is proposal:
+            txs = made[1]
+        else:
+            txs = [Tx(t) for t in proposal.transactions]
         if not self._stateless_ok(txs, proposal.created_time):
             return None
         try:
