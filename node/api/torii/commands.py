@@ -250,10 +250,12 @@ class CommandService:
     def _submit(self, batch: Batch, reservation: Reservation, announce_valid: bool = False) -> None:
         if not reservation.submit(batch):
             raise GrpcError(Status.RESOURCE_EXHAUSTED, BUSY)
+        # _is_replay just found no final status for these txs: no ledger look-up again
         for t in batch.txs:
+            h = t.hash
             if announce_valid:
-                self.bus.publish(t.hash, response(t.hash, S.STATELESS_VALIDATION_SUCCESS))
-            self.bus.publish(t.hash, response(t.hash, S.ENOUGH_SIGNATURES_COLLECTED))
+                self.bus.publish(h, response(h, S.STATELESS_VALIDATION_SUCCESS), durable=False)
+            self.bus.publish(h, response(h, S.ENOUGH_SIGNATURES_COLLECTED), durable=False)
 
     # --- Status / StatusStream -------------------------------------------------------------
 
