@@ -55,6 +55,8 @@ class YacConfig:
     # A round without an outcome by then is left for the next one (0 = never). Safe
     # because safety rests on locks, not on rounds; needed when the votes that would
     # decide a round are gone (a peer restarted past it without its certificates).
+    # Only with q votes in the round or a vote from a later one; else it waits, polling
+    # every vote delay (a lone node must not run ahead of peers that keep restarting).
     round_timeout_ms: int = 0
     future_block_rounds: int = 2  # buffer votes at most this many heights ahead
     max_buffered_votes: int = 256
@@ -255,6 +257,7 @@ class YacMachine:
         self._certs: dict[Round, tuple[Vote, ...]] = {}
         self._commit_certs: dict[int, tuple[Vote, ...]] = {}
         self._answered: dict[str, int] = {}
+        self._highest_seen = 0  # highest reject round a validator voted in, this height
         self._sync_asked_ms = -(10**12)
         self._verified: dict[Vote, bool] = {}
 
@@ -402,6 +405,13 @@ class YacMachine:
         if ev.attempt == 0:  # round timeout
             if st is not None and st.closed:
                 return []
+            if not self._may_leave(st):
+                # Leaving alone would run ahead of the others for good: their timers
+                # restart with every crash, and f + 1 votes are needed to follow us.
+                # Wait until they are here (Tendermint's "2f+1 messages of the round")
+                # or someone is known to be further on.
+                self.counters["round_timeout_waits"] += 1
+                return [StartTimer(self.round, 0, self.config.vote_delay_ms)]
             self.counters["round_timeouts"] += 1
             return self._advance_round(self.round.next_reject())
         if self._my_vote is None or (st is not None and st.closed):
@@ -414,6 +424,17 @@ class YacMachine:
             SendVotes(order[ev.attempt % len(order)], mine),
             StartTimer(self.round, ev.attempt + 1, self.config.vote_delay_ms),
         ]
+
+    def _may_leave(self, st: _RoundVotes | None) -> bool:
+        """A round timeout may move on: q validators voted in this round, or one voted in
+        a later round of this height (it is there, possibly alone after a restart)."""
+        if self._highest_seen > self.round.reject_round:
+            return True
+        if st is None:
+            return False
+        voters = {pk for pk in st.votes if pk in self._validator_set}
+        voters.update(pk for pk in st.commits if pk in self._validator_set)
+        return len(voters) >= self.quorum
 
     def _others(self, round_: Round) -> list[str]:
         return [pk for pk in peer_order(round_, self._validators) if pk != self.public_key]
@@ -478,6 +499,8 @@ class YacMachine:
             return actions
         if round_.block_round > height:
             return self._on_future(round_, valid, ev)
+        if any(v.public_key in self._validator_set for v in valid):
+            self._highest_seen = max(self._highest_seen, round_.reject_round)
         if round_.reject_round > self.round.reject_round + self.config.max_rounds_kept:
             self.counters["future_votes_dropped"] += len(valid)
             return actions
@@ -704,6 +727,7 @@ class YacMachine:
 
     def _advance_height(self, height: int) -> list[YacAction]:
         self.round = Round(height, 0)
+        self._highest_seen = 0
         self._my_vote = None
         self._my_commit = None
         self._rounds.clear()
