@@ -7,9 +7,11 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
-from node.sim.cluster import BEHAVIOURS, SimConfig
+from node.sim.cluster import BEHAVIOURS, FAILPOINTS, SimConfig
 from node.sim.runner import MUTANTS, apply_mutant, describe, replay_command, run_many
+from node.storage.memory import CrashMode
 
 STATS = (
     "crashes",
@@ -33,6 +35,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--behaviour", choices=BEHAVIOURS, default=None)
     ap.add_argument("--crypto", choices=("auto", "fake", "real"), default="auto")
     ap.add_argument("--mutant", choices=sorted(MUTANTS), default=None)
+    ap.add_argument(
+        "--failpoint",
+        choices=FAILPOINTS,
+        default=None,
+        help="crash at this named point instead of between events (reliability plan row 11)",
+    )
+    ap.add_argument(
+        "--crash-mode",
+        choices=[m.value for m in CrashMode],
+        action="append",
+        default=None,
+        help="crash modes to draw from (repeatable; default: all)",
+    )
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument(
@@ -49,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps=args.steps,
         behaviour=args.behaviour,
         crypto=args.crypto,
+        failpoint=args.failpoint,
     )
+    if args.crash_mode:
+        config = replace(config, crash_modes=tuple(CrashMode(m) for m in args.crash_mode))
     config = apply_mutant(config, args.mutant)
     seeds = [args.seed] if args.seed is not None else range(args.first, args.first + args.seeds)
     started = time.perf_counter()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from node.consensus.pipeline import BlockCandidate
@@ -207,6 +207,9 @@ class BankLedger:
         self.seen: set[bytes] = set()  # tx hashes in the chain, committed or rejected
         self.digests: list[bytes] = [self.state.digest(0)]  # world-state hash per height
         self._pending: dict[bytes, tuple[BankBlock, BankState, bytes]] = {}
+        # crash-point hook of the simulator (reliability plan row 11): called with a
+        # point's name around each block write; it may raise to crash the node there
+        self.failpoint: Callable[[str], None] | None = None
 
     @property
     def height(self) -> int:
@@ -283,12 +286,19 @@ class BankLedger:
         ledger.store = store
         return ledger, problem
 
-    def _append(self, block: BankBlock, state: BankState, cert: tuple[Vote, ...]) -> None:
+    def _append(
+        self, block: BankBlock, state: BankState, cert: tuple[Vote, ...], synced: bool = False
+    ) -> None:
+        hook = self.failpoint
+        if hook is not None and not synced:
+            hook("before_block_write")
         if self.store is not None:
             batch = WriteBatch()
             batch.put(BLOCK_PREFIX + b"%016d" % block.height, encode_block(block, cert))
             batch.put(WSV_KEY, state.encode(block.height))
             self.store.write(batch, sync=self.sync_blocks)
+        if hook is not None:
+            hook("mid_sync" if synced else "after_block_write")
         self.chain.append((block, cert))
         self.state = state
         self.digests.append(state.digest(block.height))
@@ -327,7 +337,7 @@ class BankLedger:
                 return None
         if any(h in self.seen for h in block.rejected):
             return None
-        self._append(block, scratch, certificate)
+        self._append(block, scratch, certificate, synced=True)
         return BlockCandidate(
             block.height, block.bhash, b"", tuple(t.tx_hash for t in block.txs), block.rejected
         )

@@ -23,6 +23,14 @@ plus DURABLE (row 11: a restart never lowers the committed height, and the store
 state equals the replay of the stored blocks), COUNTED (row 9: an invalid vote is never
 counted nor buffered) and EQUIV (row 9: an equivocation an honest machine holds is
 reported). A violation names the step (every event, flood included) it happened at.
+
+Named crash points (reliability plan row 11): with ``SimConfig.failpoint`` set, each
+scheduled crash arms one live node instead, and that node crashes the next time its
+processing reaches the named point (:data:`FAILPOINTS`); the rest of that event's work
+is lost, as when a process dies there. The plan's "after block write before WSV
+commit" and "after WSV commit before tx index" points cannot exist here: block,
+certificate and world state are one write (8.5), so "before/after block write" cover
+them.
 """
 
 from __future__ import annotations
@@ -82,6 +90,17 @@ from node.sim.bank import (
 from node.storage.memory import CrashMode, MemoryStore
 from node.sync.signstate import load_sign_state, save_sign_state, save_voted_proposal
 
+# Named crash points (row 11), in the order a round reaches them.
+FAILPOINTS = (
+    "after_accept_before_reply",  # a batch entered the ordering cache, no reply yet
+    "before_sign_state_persist",  # a vote is about to be stored (and then sent)
+    "after_sign_state_persist",  # stored, not sent yet
+    "after_vote_send",  # sent (the rest of the step's actions are lost)
+    "before_block_write",  # a commit is about to write its block + world state
+    "after_block_write",  # written, nothing reported yet
+    "mid_sync",  # one downloaded block stored, the rest of the download not yet
+)
+
 BEHAVIOURS = (
     "equivocate",
     "badsig",
@@ -129,7 +148,10 @@ class SimConfig:
     crash_modes: tuple[CrashMode, ...] = tuple(CrashMode)  # drawn per crash from the seed
     count_unknown_voters: bool = False
     locking: bool = True
+    send_before_persist: bool = False  # mutant: a vote leaves before its sign state is stored
     crash_mean_gap_ms: int = 6000
+    # row 11: crashes happen at this named point (FAILPOINTS) instead of between events
+    failpoint: str | None = None
     # Twins: these validator indices get a second instance with the same key; the
     # schedule gives, per phase, a partition group for every instance.
     twins: tuple[int, ...] = ()
@@ -160,8 +182,13 @@ class SimResult:
         return not self.violations
 
 
+class _CrashNow(Exception):
+    """Raised at an armed crash point: the node's process dies there."""
+
+
 class _Node:
     __slots__ = (
+        "armed",
         "behaviour",
         "honest",
         "incarnation",
@@ -189,6 +216,7 @@ class _Node:
         self.up = True
         self.incarnation = 0
         self.observed: list[Vote] = []
+        self.armed: str | None = None  # crash point this node dies at next (row 11)
 
 
 class SimPipeline(SimPipelineBase):
@@ -251,8 +279,11 @@ class Simulation:
             self.nodes.append(_Node(i, i, signers[i], beh))
         for j, k in enumerate(config.twins):
             self.nodes.append(_Node(n + j, k, signers[k], "twin"))
+        if config.failpoint is not None and config.failpoint not in FAILPOINTS:
+            raise ValueError(f"unknown failpoint {config.failpoint!r}; one of {FAILPOINTS}")
         for node in self.nodes:
             node.ledger.sync_blocks = config.sync_blocks
+            self._hook(node)
         self._suspects = frozenset(x.pk for x in self.nodes if not x.honest)
         self.by_pk: dict[str, list[_Node]] = {}
         for node in self.nodes:
@@ -367,17 +398,26 @@ class Simulation:
         if node.behaviour == "forged_proposal":
             pipe.forger = self._forger(node)
         node.pipeline = pipe
-        self._actions(node, pipe.start(self.now))
+        try:
+            self._actions(node, pipe.start(self.now))
+        except _CrashNow:
+            self._crash_node(node)
 
     def _actions(self, node: _Node, actions: Sequence[Any]) -> None:
+        if self.cfg.send_before_persist:
+            actions = _persist_after_send(actions)
         for a in actions:
             t = type(a)
             if t is Send:
                 self._route(node, a.to, a.message)
+                if type(a.message) is VotesMsg:
+                    self._fail(node, "after_vote_send")
             elif t is Broadcast:
                 for pk in self.validators:
                     if pk != node.pk:
                         self._route(node, pk, a.message)
+                if type(a.message) is VotesMsg:
+                    self._fail(node, "after_vote_send")
             elif t is SetTimer:
                 payload = (node.incarnation, a.kind, a.round, a.attempt)
                 self._push(self.now + a.delay_ms, _TIMER, node.inst, payload)
@@ -388,7 +428,9 @@ class Simulation:
                     node.store, a.height, raw, MAX_VOTED_PROPOSALS, sync=self.cfg.sync_votes
                 )
             elif t is PersistVote:
+                self._fail(node, "before_sign_state_persist")
                 save_sign_state(node.store, a, sync=self.cfg.sync_votes)
+                self._fail(node, "after_sign_state_persist")
                 if node.honest:
                     value = (a.proposal_hash, a.block_hash)
                     self._record_signed(node.pk, a.round, a.phase, value)
@@ -732,41 +774,64 @@ class Simulation:
 
     def _crash(self) -> None:
         rng = self.rng
-        down = sum(1 for x in self.nodes if not x.up)
+        down = sum(1 for x in self.nodes if not x.up or x.armed is not None)
         if down < self.f:
             node = rng.choice(self.nodes)
-            if node.up:
-                node.up = False
-                node.incarnation += 1
-                node.pipeline = None
-                # The node restarts from what its store kept: executed candidates,
-                # pending batches and (power, torn) unsynced writes are gone.
-                mode = rng.choice(self.cfg.crash_modes)
-                height = node.ledger.height
-                node.store = node.store.crash(mode, rng)
-                node.ledger, problem = BankLedger.load(node.store, self.cfg.sync_blocks)
-                if problem is not None:
-                    self._violate(
-                        "DURABLE", f"node {node.inst} after a {mode.value} crash: {problem}"
-                    )
-                if node.ledger.height < height:
-                    self._violate(
-                        "DURABLE",
-                        f"node {node.inst} committed height {height} -> {node.ledger.height} "
-                        f"after a {mode.value} crash",
-                    )
-                self.counters["crashes"] += 1
-                self.counters["crash_" + mode.value] += 1
-                self._push(self.now + rng.randint(500, 5000), _RESTART, node.inst, None)
+            if node.up and node.armed is None:
+                if self.cfg.failpoint in (None, "mid_sync"):
+                    # mid_sync: a plain crash makes a node that will download blocks
+                    # when it is back; it is armed at its restart
+                    self._crash_node(node)
+                else:
+                    node.armed = self.cfg.failpoint  # dies when it gets there
+                    self.counters["armed"] += 1
         self._push(
             self.now + 1 + int(rng.expovariate(1.0 / self.cfg.crash_mean_gap_ms)), _CRASH, -1, None
         )
+
+    def _crash_node(self, node: _Node) -> None:
+        rng = self.rng
+        node.up = False
+        node.incarnation += 1
+        node.pipeline = None
+        # The node restarts from what its store kept: executed candidates,
+        # pending batches and (power, torn) unsynced writes are gone.
+        mode = rng.choice(self.cfg.crash_modes)
+        height = node.ledger.height
+        node.store = node.store.crash(mode, rng)
+        node.ledger, problem = BankLedger.load(node.store, self.cfg.sync_blocks)
+        self._hook(node)
+        if problem is not None:
+            self._violate("DURABLE", f"node {node.inst} after a {mode.value} crash: {problem}")
+        if node.ledger.height < height:
+            self._violate(
+                "DURABLE",
+                f"node {node.inst} committed height {height} -> {node.ledger.height} "
+                f"after a {mode.value} crash",
+            )
+        self.counters["crashes"] += 1
+        self.counters["crash_" + mode.value] += 1
+        self._push(self.now + rng.randint(500, 5000), _RESTART, node.inst, None)
+
+    def _hook(self, node: _Node) -> None:
+        node.ledger.sync_blocks = self.cfg.sync_blocks
+        node.ledger.failpoint = lambda name: self._fail(node, name)
+
+    def _fail(self, node: _Node, name: str) -> None:
+        """Crash point ``name`` reached: an armed node dies here (row 11)."""
+        if node.armed == name:
+            node.armed = None
+            self.counters["crash_at_" + name] += 1
+            raise _CrashNow(name)
 
     def _restart(self, node: _Node) -> None:
         if node.up:
             return
         node.up = True
         self.counters["restarts"] += 1
+        if self.cfg.failpoint == "mid_sync" and self.pre_gst:
+            node.armed = "mid_sync"
+            self.counters["armed"] += 1
         self._boot(node)
 
     def _partition_start(self) -> None:
@@ -803,7 +868,11 @@ class Simulation:
                     del node.observed[:-64]
                 elif any(v.public_key in self._suspects for v in msg.votes):
                     watch = self._equivocations_due(node, msg)
-            self._actions(node, node.pipeline.step(MessageReceived(sender, msg, at)))
+            try:
+                self._actions(node, node.pipeline.step(MessageReceived(sender, msg, at)))
+            except _CrashNow:
+                self._crash_node(node)
+                return
             if watch or (type(msg) is VotesMsg and self.invalid_votes and node.honest):
                 self._check_votes(node, msg, watch)
             self._check_bounds(node)
@@ -812,12 +881,20 @@ class Simulation:
             inc, tkind, round_, attempt = payload
             if not node.up or node.pipeline is None or inc != node.incarnation:
                 return
-            self._actions(node, node.pipeline.step(TimerExpired(tkind, round_, attempt, at)))
+            try:
+                self._actions(node, node.pipeline.step(TimerExpired(tkind, round_, attempt, at)))
+            except _CrashNow:
+                self._crash_node(node)
+                return
             self._check_bounds(node)
         elif kind == _SUBMIT:
             node = self.nodes[inst]
             if node.up and node.pipeline is not None and all(t.sig_ok for t in payload.txs):
                 self.counters["submit_" + node.pipeline.submit(payload).value] += 1
+                try:
+                    self._fail(node, "after_accept_before_reply")
+                except _CrashNow:
+                    self._crash_node(node)
         elif kind == _CLIENT:
             self._client()
         elif kind == _CRASH:
@@ -859,6 +936,7 @@ class Simulation:
         self.partition = None
         self.gst_ms = self.now
         for node in self.nodes:
+            node.armed = None
             if not node.up:
                 self._restart(node)
         for node in self.nodes:
@@ -925,6 +1003,21 @@ class Simulation:
             self.dup_p,
             self.max_delay,
         )
+
+
+def _persist_after_send(actions: Sequence[Any]) -> list[Any]:
+    """Mutant order: each sign-state write moved after the next vote it precedes."""
+    out: list[Any] = []
+    held: list[Any] = []
+    for a in actions:
+        if type(a) in (PersistVote, PersistVotedProposal):
+            held.append(a)
+            continue
+        out.append(a)
+        if type(a) in (Send, Broadcast) and type(a.message) is VotesMsg:
+            out.extend(held)
+            held = []
+    return out + held
 
 
 def run_seed(seed: int, config: SimConfig) -> SimResult:

@@ -18,6 +18,7 @@ MUTANTS = {
     "unsynced-blocks": {"sync_blocks": False},
     "count-unknown": {"count_unknown_voters": True},
     "no-locks": {"locking": False},
+    "send-before-persist": {"send_before_persist": True},
 }
 
 
@@ -57,6 +58,10 @@ def replay_command(result: SimResult, mutant: str | None = None) -> str:
         parts.append(f"--behaviour {c.behaviour}")
     if c.crypto != "auto":
         parts.append(f"--crypto {c.crypto}")
+    if c.failpoint:
+        parts.append(f"--failpoint {c.failpoint}")
+    if c.crash_modes != tuple(CrashMode):
+        parts.extend(f"--crash-mode {m.value}" for m in c.crash_modes)
     if mutant:
         parts.append(f"--mutant {mutant}")
     return " ".join(parts)
@@ -76,6 +81,8 @@ def describe(result: SimResult) -> str:
         f"real_crypto={r.real_crypto} steps={r.steps} injected={r.counters['injected_events']} "
         f"sim={r.sim_ms / 1000:.1f}s heights={r.heights} trace={r.trace_hash[:16]}"
     )
+    if c.failpoint:
+        line += f" failpoint={c.failpoint}:{r.counters['crash_at_' + c.failpoint]}"
     if c.twins:
         line += f" twins={list(c.twins)} schedule={[list(p) for p in c.twin_schedule]}"
     if r.violations:

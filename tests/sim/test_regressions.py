@@ -30,6 +30,7 @@ KEYS = {
         "crypto",
         "mutant",
         "crash_modes",
+        "failpoint",
         "expect",
         "invariant",
         "note",
@@ -54,6 +55,7 @@ def seed_config(case: dict[str, Any]) -> SimConfig:
         steps=case["steps"],
         behaviour=case.get("behaviour"),
         crypto=case.get("crypto", "auto"),
+        failpoint=case.get("failpoint"),
     )
     if "crash_modes" in case:
         modes = tuple(CrashMode(m) for m in case["crash_modes"])
