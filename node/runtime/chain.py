@@ -67,7 +67,7 @@ class ChainAdapter:
         self.verified = verified
         self._results: OrderedDict[bytes, ExecutionResult] = OrderedDict()
         # executions since the driver last looked: it publishes their STATEFUL_* statuses
-        # on the trio thread (execution itself runs on a worker thread)
+        # on the trio thread (a big execution runs on a worker thread)
         self._executed: list[ExecutionResult] = []
         # the proposal this node last built as ordering peer, with the Tx objects it was
         # built from (hashes already cached): executing it needs no re-wrapping/hashing

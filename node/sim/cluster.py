@@ -814,7 +814,6 @@ class Simulation:
         self._push(self.now + rng.randint(500, 5000), _RESTART, node.inst, None)
 
     def _hook(self, node: _Node) -> None:
-        node.ledger.sync_blocks = self.cfg.sync_blocks
         node.ledger.failpoint = lambda name: self._fail(node, name)
 
     def _fail(self, node: _Node, name: str) -> None:
