@@ -370,14 +370,16 @@ class Pipeline(Generic[B, P, K]):
         a candidate commits)."""
         size = self.ledger.proposal_size
         early = max((size(p) for _, p in self._early.values() if p is not None), default=0)
+        own = min(self.cache.tx_count, self.config.max_proposal_size)
+        if own <= early:
+            return early  # no need to know who orders (hashes per validator, every step)
         height = self.ledger.height
         now = self.yac.round
         mine = self.me in (self.orderer(now), self.orderer(now.next_reject())) or any(
             ordering_peer(Round(height + 2, 0), self.validators, h) == self.me
             for h in self._candidates
         )
-        own = min(self.cache.tx_count, self.config.max_proposal_size) if mine else 0
-        return max(early, own)
+        return own if mine else early
 
     # --- proposals --------------------------------------------------------------------
 

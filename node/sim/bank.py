@@ -287,10 +287,10 @@ class BankLedger:
         return ledger, problem
 
     def _append(
-        self, block: BankBlock, state: BankState, cert: tuple[Vote, ...], synced: bool = False
+        self, block: BankBlock, state: BankState, cert: tuple[Vote, ...], downloaded: bool = False
     ) -> None:
         hook = self.failpoint
-        if hook is not None and not synced:
+        if hook is not None and not downloaded:
             hook("before_block_write")
         if self.store is not None:
             batch = WriteBatch()
@@ -298,7 +298,7 @@ class BankLedger:
             batch.put(WSV_KEY, state.encode(block.height))
             self.store.write(batch, sync=self.sync_blocks)
         if hook is not None:
-            hook("mid_sync" if synced else "after_block_write")
+            hook("mid_sync" if downloaded else "after_block_write")
         self.chain.append((block, cert))
         self.state = state
         self.digests.append(state.digest(block.height))
@@ -337,7 +337,7 @@ class BankLedger:
                 return None
         if any(h in self.seen for h in block.rejected):
             return None
-        self._append(block, scratch, certificate, synced=True)
+        self._append(block, scratch, certificate, downloaded=True)
         return BlockCandidate(
             block.height, block.bhash, b"", tuple(t.tx_hash for t in block.txs), block.rejected
         )
