@@ -48,9 +48,9 @@ def test_run_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_init_then_run_rejects_foreign_data_dir(tmp_path: Path) -> None:
-    net = generate(tmp_path / "net", 1, 43100, KeyScheme.ED25519)
+    net = generate(tmp_path / "net", 1, 16100, KeyScheme.ED25519)
     cfg = net["validators"][0]["config"]
-    other = generate(tmp_path / "other", 1, 43200, KeyScheme.ED25519)
+    other = generate(tmp_path / "other", 1, 16200, KeyScheme.ED25519)
     # run node A once to create its ledger, then point node B's genesis at A's data dir
     genesis_b = tmp_path / "other" / "genesis.json"
     text = Path(cfg).read_text().replace(str(tmp_path / "net" / "genesis.json"), str(genesis_b))
