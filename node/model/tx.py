@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError as _PbDecodeError
 
@@ -18,6 +18,33 @@ from node.crypto import sha3_256
 from node.proto.iroha import commands_pb2, primitive_pb2, transaction_pb2
 
 BatchMeta = transaction_pb2.Transaction.Payload.BatchMeta
+
+if TYPE_CHECKING:  # the type checker knows the stdlib one; this one only drops a lock
+    from functools import cached_property
+else:
+
+    class cached_property:
+        """``functools.cached_property`` without its lock (Python 3.12 dropped it too).
+
+        Python 3.11's takes one RLock per property, shared by every instance, on each
+        first access: a transaction's hashes are first read on the event loop and on
+        worker threads alike. A race here is harmless: both threads compute the same
+        pure value and one store wins.
+        """
+
+        def __init__(self, func):
+            self.func = func
+            self.name = func.__name__
+            self.__doc__ = func.__doc__
+
+        def __set_name__(self, owner, name):
+            self.name = name
+
+        def __get__(self, obj, owner=None):
+            if obj is None:
+                return self
+            value = obj.__dict__[self.name] = self.func(obj)
+            return value
 
 
 class DecodeError(ValueError):
