@@ -86,6 +86,26 @@ def test_leveldb_persists_across_reopen(tmp_path: Path) -> None:
     s.close()
 
 
+def test_leveldb_reads_a_data_dir_written_with_snappy(tmp_path: Path) -> None:
+    # Nodes wrote Snappy-compressed tables before compression was switched off; an
+    # upgraded node must read them, and compact them together with its new tables.
+    import plyvel
+
+    old = plyvel.DB(str(tmp_path / "db"), create_if_missing=True, compression="snappy")
+    items = {b"k%05d" % i: b"value %d " % i * 40 for i in range(3000)}
+    with old.write_batch(sync=True) as wb:
+        for k, v in items.items():
+            wb.put(k, v)
+    old.compact_range()  # into tables, not only the log
+    old.close()
+    s = LevelDBStore(str(tmp_path / "db"))
+    assert all(s.get(k) == v for k, v in items.items())
+    put_all(s, {b"k00000": b"new"}, sync=True)
+    s._db.compact_range()
+    assert s.get(b"k00000") == b"new" and s.get(b"k02999") == items[b"k02999"]
+    s.close()
+
+
 @pytest.mark.parametrize("mode", list(CrashMode))
 def test_memory_crash_modes(mode: CrashMode) -> None:
     s = MemoryStore()
