@@ -988,8 +988,9 @@ def read_ledger(data_dir: str) -> LedgerView:
             if units < 0:
                 negative.append(f"{account} {asset} {units}")
         records: dict[bytes, TxRecord | None] = {}
+        legacy = K.legacy_layout(store)
         for h in tx_height:
-            rec = store.get(K.TX + h.hex().encode())
+            rec = store.get(K.tx_key(h, legacy))
             records[h] = None if rec is None else TxRecord.decode(rec)
         snap = store.snapshot()
         try:

@@ -24,7 +24,7 @@ from node.state.wsv import WorldStateView
 from node.storage.cache import ReadCache
 from node.storage.kv import KVReader, KVStore, WriteBatch
 
-_HIST = struct.Struct(">32sQ")  # tx hash, created_time
+_HIST = struct.Struct(">Q")  # a history entry's value: the tx's created_time
 
 
 class LedgerError(Exception):
@@ -98,6 +98,7 @@ class Ledger:
         self._perm_cache: dict[str, int] = {}
         self._params: ChainParameters | None = None
         self._peers: tuple[list[primitive_pb2.Peer], list[primitive_pb2.Peer]] | None = None
+        self._legacy_tx_keys = K.legacy_layout(store)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -157,6 +158,7 @@ class Ledger:
         for prefix in (K.STATE_PREFIX, K.TX, K.HISTORY, K.ASSET_HISTORY, K.TOP):
             for key, _ in store.iterate(prefix):
                 batch.delete(key)
+        batch.put(K.FORMAT, K.FORMAT_CURRENT)  # the indexes are rebuilt in today's layout
         store.write(batch, sync=True)
 
     # --- reads -------------------------------------------------------------------------
@@ -191,7 +193,7 @@ class Ledger:
         return block_pb2.Block.FromString(raw), cert
 
     def tx_status(self, tx_hash: bytes) -> TxRecord | None:
-        raw = self.store.get(K.TX + tx_hash.hex().encode())
+        raw = self.store.get(K.tx_key(tx_hash, self._legacy_tx_keys))
         return None if raw is None else TxRecord.decode(raw)
 
     def state_hash(self) -> bytes:
@@ -223,7 +225,7 @@ class Ledger:
         # the cache with ~200k useless entries (tens of MB per validator in a 5-minute
         # max-rate run, peak RSS 360 MB).
         # LevelDB's bloom filter answers the usual miss without touching a file.
-        return self.store.get(K.TX + tx_hash.hex().encode()) is not None
+        return self.store.get(K.tx_key(tx_hash, self._legacy_tx_keys)) is not None
 
     def _run(
         self, txs: Sequence[Tx], height: int, created_time: int, checks: bool
@@ -321,6 +323,9 @@ class Ledger:
         height = p.height
         new_hash = block_hash(block.block_v1)
         batch = WriteBatch()
+        legacy = self._legacy_tx_keys
+        if height == 1 and not legacy:
+            batch.put(K.FORMAT, K.FORMAT_CURRENT)
         if store_block:
             batch.put(K.height_key(K.BLOCK, height), block.SerializeToString())
             batch.put(K.height_key(K.CERT, height), certificate)
@@ -331,15 +336,15 @@ class Ledger:
                 batch.put(key, value)
         for index, tx in enumerate(result.txs):
             rp = tx.pb.payload.reduced_payload
-            batch.put(K.TX + tx.hash_hex.encode(), TxRecord(True, height, index).encode())
-            value = _HIST.pack(tx.hash, rp.created_time)
+            batch.put(K.tx_key(tx.hash, legacy), TxRecord(True, height, index).encode())
+            value = _HIST.pack(rp.created_time)
             suffix = K.history_suffix(height, index)
             if rp.creator_account_id:  # Iroha's genesis tx has no creator
                 batch.put(K.HISTORY + rp.creator_account_id.encode() + b"/" + suffix, value)
             for account, asset in touched_assets(tx):
                 batch.put(K.k(K.ASSET_HISTORY, account, asset) + b"/" + suffix, value)
         for index, (tx_hash, err) in enumerate(result.rejected):
-            key = K.TX + tx_hash.hex().encode()
+            key = K.tx_key(tx_hash, legacy)
             if self.store.get(key) is None:  # never overwrite a known transaction's record
                 error = None if err is _UNKNOWN else err
                 batch.put(key, TxRecord(False, height, index, error).encode())

@@ -33,7 +33,7 @@ PendingSource = Callable[[str], Sequence[Sequence[Tx]]]
 """account id -> pending batches (each a sequence of Tx) that involve that account."""
 
 Reason = R.ErrorResponse.Reason
-_HIST = struct.Struct(">32sQ")
+_CREATED = struct.Struct(">Q")  # last 8 bytes of a history value (layout 1: hash first)
 PR = P.P
 
 
@@ -62,6 +62,7 @@ class QueryExecutor:
         top = reader.get(K.TOP)  # the height as of this snapshot
         self.height = int(top.split(b"#")[0]) if top else 0
         self.pending = pending
+        self._legacy_tx_keys = K.legacy_layout(reader)
         self.creator = ""
         self.perms = 0
         self._blocks: dict[int, block_pb2.Block] = {}
@@ -246,7 +247,7 @@ class QueryExecutor:
         self, q: queries_pb2.GetEngineReceipts, resp: R.QueryResponse
     ) -> None:
         target = self.creator
-        raw = self.reader.get(K.TX + q.tx_hash.lower().encode())
+        raw = self._tx_record(q.tx_hash)
         if raw is not None:
             tx = self._tx_at_record(raw)
             if tx is not None:
@@ -267,19 +268,23 @@ class QueryExecutor:
             raise _stateful(3, f"no block at height {q.height}")
         resp.block_response.block.CopyFrom(self._block(q.height))
 
+    def _tx_record(self, hash_hex: str) -> bytes | None:
+        try:
+            tx_hash = bytes.fromhex(hash_hex)
+        except ValueError:
+            return None  # not a hash: no such transaction
+        return self.reader.get(K.tx_key(tx_hash, self._legacy_tx_keys))
+
     def _tx_at_record(self, raw: bytes) -> transaction_pb2.Transaction | None:
         committed, height, index = struct.unpack_from(">BQI", raw)
-        if not committed:
-            return None
-        tx: transaction_pb2.Transaction = self._block(height).block_v1.payload.transactions[index]
-        return tx
+        return self._tx_at(height, index) if committed else None
 
     def _q_get_transactions(self, q: queries_pb2.GetTransactions, resp: R.QueryResponse) -> None:
         all_txs = self._can(P.P.Value("can_get_all_txs"))
         self._need(all_txs or self._can(P.P.Value("can_get_my_txs")))
         out = []
         for h in q.tx_hashes:
-            raw = self.reader.get(K.TX + h.lower().encode())
+            raw = self._tx_record(h)
             tx = None if raw is None else self._tx_at_record(raw)
             if tx is None:
                 raise _stateful(4, f"transaction {h} not found")
@@ -291,7 +296,7 @@ class QueryExecutor:
     def _history_page(
         self, prefix: bytes, meta: queries_pb2.TxPaginationMeta, resp: R.QueryResponse
     ) -> None:
-        rows: list[tuple[int, int, int, bytes]] = []  # height, index, created, hash
+        rows: list[tuple[int, int, int]] = []  # height, index, created
         lo_h = meta.first_tx_height if meta.HasField("first_tx_height") else 0
         hi_h = meta.last_tx_height if meta.HasField("last_tx_height") else 1 << 64
         lo_t = _ms(meta.first_tx_time) if meta.HasField("first_tx_time") else 0
@@ -299,14 +304,14 @@ class QueryExecutor:
         for k, v in self.reader.iterate(prefix):
             height_s, _, index_s = k[len(prefix) :].partition(b"/")
             height, index = int(height_s), int(index_s)
-            tx_hash, created = _HIST.unpack(v)
+            (created,) = _CREATED.unpack_from(v, len(v) - _CREATED.size)
             if lo_h <= height <= hi_h and lo_t <= created <= hi_t:
-                rows.append((height, index, created, tx_hash))
+                rows.append((height, index, created))
         sequence = list(meta.ordering.sequence) or [
             queries_pb2.Ordering.FieldOrdering(field="kPosition")
         ]
 
-        def sort_key(row: tuple[int, int, int, bytes]) -> tuple[int, ...]:
+        def sort_key(row: tuple[int, int, int]) -> tuple[int, ...]:
             parts: list[int] = []
             for fo in sequence:
                 sign = -1 if fo.direction == queries_pb2.Direction.Value("kDescending") else 1
@@ -320,21 +325,29 @@ class QueryExecutor:
         rows.sort(key=sort_key)
         start = 0
         if meta.HasField("first_tx_hash"):
-            try:
-                wanted = bytes.fromhex(meta.first_tx_hash)
-            except ValueError:
-                wanted = b""
-            hashes = [r[3] for r in rows]
-            if wanted not in hashes:
+            # the hash is not in the index (it would be a third of its bytes): its record
+            # gives the position, which must be one of this page's rows
+            raw = self._tx_record(meta.first_tx_hash)
+            at = None
+            if raw is not None:
+                committed, height, index = struct.unpack_from(">BQI", raw)
+                if committed:
+                    at = next((i for i, r in enumerate(rows) if r[:2] == (height, index)), None)
+            if at is None:
                 raise _stateful(4, f"first tx hash {meta.first_tx_hash} not found")
-            start = hashes.index(wanted)
+            start = at
         size = meta.page_size or len(rows)
         r = resp.transactions_page_response
-        for height, index, _, _ in rows[start : start + size]:
-            r.transactions.append(self._block(height).block_v1.payload.transactions[index])
+        for height, index, _ in rows[start : start + size]:
+            r.transactions.append(self._tx_at(height, index))
         r.all_transactions_size = len(rows)
         if start + size < len(rows):
-            r.next_tx_hash = rows[start + size][3].hex()
+            height, index, _ = rows[start + size]
+            r.next_tx_hash = Tx(self._tx_at(height, index)).hash_hex
+
+    def _tx_at(self, height: int, index: int) -> transaction_pb2.Transaction:
+        tx: transaction_pb2.Transaction = self._block(height).block_v1.payload.transactions[index]
+        return tx
 
     def _q_get_account_transactions(
         self, q: queries_pb2.GetAccountTransactions, resp: R.QueryResponse

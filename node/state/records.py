@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from node.state.execute import TxError
 
+_POS = struct.Struct(">BQI")  # committed, height, index: the whole record when no error
 _HEAD = struct.Struct(">BQIBIQ")  # committed, height, index, has_error, code, cmd_index
 
 
@@ -27,6 +28,8 @@ class TxRecord:
 
     def encode(self) -> bytes:
         e = self.error
+        if e is None:  # most records: 13 bytes instead of 26 (every compaction rewrites them)
+            return _POS.pack(self.committed, self.height, self.index)
         head = _HEAD.pack(
             self.committed,
             self.height,
@@ -39,6 +42,9 @@ class TxRecord:
 
     @classmethod
     def decode(cls, data: bytes) -> TxRecord:
+        if len(data) == _POS.size:
+            committed, height, index = _POS.unpack(data)
+            return cls(bool(committed), height, index)
         committed, height, index, has_error, code, cmd_index = _HEAD.unpack_from(data)
         error = TxError(data[_HEAD.size :].decode(), cmd_index, code) if has_error else None
         return cls(bool(committed), height, index, error)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import pytest
 
 from node.model import Tx
-from node.proto.iroha import block_pb2
+from node.proto.iroha import block_pb2, qry_responses_pb2
 from node.proto.iroha import commands_pb2 as C
+from node.proto.iroha import queries_pb2 as Q
 from node.state import (
     SIBLING_FAILED,
     BlockRejected,
@@ -29,6 +31,7 @@ from node.state.genesis import (
     load_iroha_genesis,
     load_spec,
 )
+from node.state.records import TxRecord
 from node.storage import LevelDBStore, WriteBatch
 from tests.unit.state.support import (
     ADMIN,
@@ -60,6 +63,7 @@ from tests.unit.state.test_commands import (
     setting,
     transfer,
 )
+from tests.unit.state.test_queries import query
 
 
 def bal(ledger: Ledger, acc: str, asset: str = "usd#bakong") -> int:
@@ -234,6 +238,89 @@ def test_reopen_and_replay_rebuild_identical_state(tmp_path: Path) -> None:
     assert (rebuilt.height, rebuilt.top_hash) == (height, top)
     assert list(store.iterate(b"w")) == state  # byte-identical world state
     assert list(store.iterate(K.HISTORY)) == [kv for kv in index if kv[0].startswith(K.HISTORY)]
+    store.close()
+
+
+def _get_transactions(ledger: Ledger, hashes: list[str]) -> qry_responses_pb2.QueryResponse:
+    return ledger.query(query("admin@test", get_transactions=Q.GetTransactions(tx_hashes=hashes)))
+
+
+def test_tx_records_are_keyed_by_raw_hash(ledger: Ledger) -> None:
+    tx = make_tx(AL, [transfer(AL, BO, "0.01")], [ALICE])
+    commit(ledger, [tx])
+    assert ledger.store.get(K.FORMAT) == K.FORMAT_CURRENT
+    assert ledger.store.get(K.TX + tx.hash) is not None
+    assert ledger.store.get(K.TX + tx.hash_hex.encode()) is None
+    assert all(len(k) == len(K.TX) + 32 for k, _ in ledger.store.iterate(K.TX))
+    r = _get_transactions(ledger, [tx.hash_hex.upper()])
+    assert [Tx(t).hash for t in r.transactions_response.transactions] == [tx.hash]
+    for bad in ("zz", tx.hash_hex[:10], tx.hash_hex + "00"):  # not found, never a traceback
+        assert _get_transactions(ledger, [bad]).error_response.error_code == 4
+
+
+def test_tx_record_encodings() -> None:
+    recs = [TxRecord(True, 7, 3), TxRecord(False, 2, 5), TxRecord(False, 9, 0, TxError("X", 1, 6))]
+    for rec in recs:
+        assert TxRecord.decode(rec.encode()) == rec
+    assert [len(r.encode()) for r in recs] == [13, 13, 27]
+    # layout 1 wrote every record in the long form
+    assert TxRecord.decode(struct.pack(">BQIBIQ", 1, 7, 3, 0, 0, 0)) == TxRecord(True, 7, 3)
+
+
+def _to_layout_1(store: LevelDBStore, ledger: Ledger) -> None:
+    """Rewrite a data dir the way a node before ``m/format`` left it: hex tx keys, and
+    history values that start with the tx hash."""
+    b = WriteBatch()
+    for k, v in store.iterate(K.TX):
+        b.delete(k)
+        b.put(K.TX + k[len(K.TX) :].hex().encode(), v)
+    for prefix in (K.HISTORY, K.ASSET_HISTORY):
+        for k, v in store.iterate(prefix):
+            height, index = (int(x) for x in k.rsplit(b"/", 2)[1:])
+            block, _ = ledger.get_block(height) or (None, b"")
+            assert block is not None and len(v) == 8
+            b.put(k, Tx(block.block_v1.payload.transactions[index]).hash + v)
+    b.delete(K.FORMAT)
+    store.write(b, sync=True)
+
+
+def test_layout_1_data_dir_keeps_working_until_reindexed(tmp_path: Path) -> None:
+    store = LevelDBStore(str(tmp_path / "db"))
+    ledger = new_ledger(store)
+    old = make_tx(AL, [transfer(AL, BO, "0.01")], [ALICE])
+    commit(ledger, [old])
+    _to_layout_1(store, ledger)
+    store.close()
+    store = LevelDBStore(str(tmp_path / "db"))
+    ledger = Ledger.open(store)
+    rec = ledger.tx_status(old.hash)
+    assert rec is not None and rec.committed and rec.height == 2
+    new = make_tx(AL, [transfer(AL, BO, "0.02")], [ALICE], created_time=T0 + 1)
+    r = commit(ledger, [old, new])  # the old one is recognised as a replay
+    assert r.dropped == [old.hash] and [t.hash for t in r.txs] == [new.hash]
+    assert store.get(K.TX + new.hash_hex.encode()) is not None  # still layout 1
+    assert store.get(K.FORMAT) is None
+    got = _get_transactions(ledger, [old.hash_hex, new.hash_hex]).transactions_response
+    assert [Tx(t).hash for t in got.transactions] == [old.hash, new.hash]
+    # history pages over old entries (hash + created_time) and new ones (created_time)
+    walked: list[bytes] = []
+    meta = Q.TxPaginationMeta(page_size=1)
+    while True:
+        q = Q.GetAccountTransactions(account_id=AL, pagination_meta=meta)
+        page = ledger.query(query("admin@test", get_account_transactions=q))
+        walked += [Tx(t).hash for t in page.transactions_page_response.transactions]
+        if not page.transactions_page_response.next_tx_hash:
+            break
+        meta.first_tx_hash = page.transactions_page_response.next_tx_hash
+    assert walked[-2:] == [old.hash, new.hash]
+    assert page.transactions_page_response.all_transactions_size == len(walked)
+    # drop_state + open (the reindex) rebuilds the records in today's layout
+    Ledger.drop_state(store)
+    ledger = Ledger.open(store)
+    assert store.get(K.FORMAT) == K.FORMAT_CURRENT
+    assert all(len(k) == len(K.TX) + 32 for k, _ in store.iterate(K.TX))
+    rec = ledger.tx_status(new.hash)
+    assert rec is not None and rec.committed and rec.height == 3
     store.close()
 
 

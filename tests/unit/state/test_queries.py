@@ -226,6 +226,25 @@ def test_account_transactions_pages_and_ordering(led: Ledger) -> None:
     assert [Tx(t).hash_hex for t in page(page_size=100, ordering=desc).transactions] == hashes[::-1]
     ranged = page(page_size=100, first_tx_height=3, last_tx_height=4)
     assert ranged.all_transactions_size == 2
+    by_time = Q.Ordering()
+    by_time.sequence.add(field="kCreatedTime", direction="kDescending")
+    times = sorted((Tx(t).created_time for t in everything.transactions), reverse=True)
+    assert [Tx(t).created_time for t in page(page_size=100, ordering=by_time).transactions] == times
+    # a transaction that is committed, but not one of this account's
+    block, _ = led.get_block(2) or (None, b"")
+    assert block is not None
+    bobs = Tx(block.block_v1.payload.transactions[1])
+    assert bobs.creator != "alice@aclb"
+    r = led.query(
+        query(
+            "alice@aclb",
+            get_account_transactions=Q.GetAccountTransactions(
+                account_id="alice@aclb",
+                pagination_meta=Q.TxPaginationMeta(page_size=1, first_tx_hash=bobs.hash_hex),
+            ),
+        )
+    )
+    assert error(r) == ("STATEFUL_INVALID", 4)
     bad = Q.GetAccountTransactions(
         account_id="alice@aclb",
         pagination_meta=Q.TxPaginationMeta(page_size=1, first_tx_hash="ab" * 32),
