@@ -247,11 +247,9 @@ class QueryExecutor:
         self, q: queries_pb2.GetEngineReceipts, resp: R.QueryResponse
     ) -> None:
         target = self.creator
-        raw = self._tx_record(q.tx_hash)
-        if raw is not None:
-            tx = self._tx_at_record(raw)
-            if tx is not None:
-                target = tx.payload.reduced_payload.creator_account_id
+        at = self._committed_at(q.tx_hash)
+        if at is not None:
+            target = self._tx_at(*at).payload.reduced_payload.creator_account_id
         self._triplet(
             target,
             "can_get_my_engine_receipts",
@@ -268,24 +266,29 @@ class QueryExecutor:
             raise _stateful(3, f"no block at height {q.height}")
         resp.block_response.block.CopyFrom(self._block(q.height))
 
-    def _tx_record(self, hash_hex: str) -> bytes | None:
+    def _committed_at(self, hash_hex: str) -> tuple[int, int] | None:
+        """(height, index) of a committed transaction; None if unknown or rejected."""
         try:
             tx_hash = bytes.fromhex(hash_hex)
         except ValueError:
             return None  # not a hash: no such transaction
-        return self.reader.get(K.tx_key(tx_hash, self._legacy_tx_keys))
+        raw = self.reader.get(K.tx_key(tx_hash, self._legacy_tx_keys))
+        if raw is None:
+            return None
+        committed, height, index = struct.unpack_from(">BQI", raw)  # TxRecord's head
+        return (height, index) if committed else None
 
-    def _tx_at_record(self, raw: bytes) -> transaction_pb2.Transaction | None:
-        committed, height, index = struct.unpack_from(">BQI", raw)
-        return self._tx_at(height, index) if committed else None
+    def _tx_at(self, height: int, index: int) -> transaction_pb2.Transaction:
+        tx: transaction_pb2.Transaction = self._block(height).block_v1.payload.transactions[index]
+        return tx
 
     def _q_get_transactions(self, q: queries_pb2.GetTransactions, resp: R.QueryResponse) -> None:
         all_txs = self._can(P.P.Value("can_get_all_txs"))
         self._need(all_txs or self._can(P.P.Value("can_get_my_txs")))
         out = []
         for h in q.tx_hashes:
-            raw = self._tx_record(h)
-            tx = None if raw is None else self._tx_at_record(raw)
+            at = self._committed_at(h)
+            tx = None if at is None else self._tx_at(*at)
             if tx is None:
                 raise _stateful(4, f"transaction {h} not found")
             if not all_txs and tx.payload.reduced_payload.creator_account_id != self.creator:
@@ -327,12 +330,8 @@ class QueryExecutor:
         if meta.HasField("first_tx_hash"):
             # the hash is not in the index (it would be a third of its bytes): its record
             # gives the position, which must be one of this page's rows
-            raw = self._tx_record(meta.first_tx_hash)
-            at = None
-            if raw is not None:
-                committed, height, index = struct.unpack_from(">BQI", raw)
-                if committed:
-                    at = next((i for i, r in enumerate(rows) if r[:2] == (height, index)), None)
+            pos = self._committed_at(meta.first_tx_hash)
+            at = next((i for i, r in enumerate(rows) if r[:2] == pos), None)
             if at is None:
                 raise _stateful(4, f"first tx hash {meta.first_tx_hash} not found")
             start = at
@@ -344,10 +343,6 @@ class QueryExecutor:
         if start + size < len(rows):
             height, index, _ = rows[start + size]
             r.next_tx_hash = Tx(self._tx_at(height, index)).hash_hex
-
-    def _tx_at(self, height: int, index: int) -> transaction_pb2.Transaction:
-        tx: transaction_pb2.Transaction = self._block(height).block_v1.payload.transactions[index]
-        return tx
 
     def _q_get_account_transactions(
         self, q: queries_pb2.GetAccountTransactions, resp: R.QueryResponse
