@@ -26,6 +26,7 @@ from node.state import keys as K
 from node.state import permissions as P
 from node.state.amount import format_units
 from node.state.commands import domain_of
+from node.state.records import TxRecord
 from node.state.wsv import WorldStateView
 from node.storage.kv import KVReader
 
@@ -273,10 +274,8 @@ class QueryExecutor:
         except ValueError:
             return None  # not a hash: no such transaction
         raw = self.reader.get(K.tx_key(tx_hash, self._legacy_tx_keys))
-        if raw is None:
-            return None
-        committed, height, index = struct.unpack_from(">BQI", raw)  # TxRecord's head
-        return (height, index) if committed else None
+        rec = None if raw is None else TxRecord.decode(raw)
+        return (rec.height, rec.index) if rec is not None and rec.committed else None
 
     def _tx_at(self, height: int, index: int) -> transaction_pb2.Transaction:
         tx: transaction_pb2.Transaction = self._block(height).block_v1.payload.transactions[index]
