@@ -150,7 +150,8 @@ class Node:
         self.validators = self._validator_keys()
         # It only has to span a tx's way from Torii or gossip into a proposal: a few
         # times the ordering cache's bound (200k entries held ~30 MB to no use).
-        self.verified = VerifiedCache(size=5 * cfg.limits.ordering.max_pending_txs)
+        pending = cfg.limits.ordering.max_pending_txs
+        self.verified = VerifiedCache(size=5 * pending, recent=2 * pending)
         self.torii = ToriiService(
             ledger=ledger,
             store=store,

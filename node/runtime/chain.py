@@ -11,15 +11,16 @@ committed block's ``Block_v1.signatures`` as in Iroha.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from node.config import ValidationLimits
 from node.consensus.pipeline import BlockCandidate
 from node.consensus.vote import Vote
 from node.crypto import KeyPair, verify
 from node.model import Batch, Tx, block_hash, group_batches, proposal_hash
-from node.proto.iroha import block_pb2, primitive_pb2, proposal_pb2
+from node.proto.iroha import block_pb2, primitive_pb2, proposal_pb2, transaction_pb2
 from node.state import ExecutionResult, Ledger, LedgerError
 from node.sync.certificate import decode_certificate, encode_certificate
 from node.validation import StatelessValidator
@@ -32,11 +33,21 @@ class VerifiedCache:
 
     Keyed by ``Tx.signed_hash`` (signatures included), not by the tx hash: a copy of a
     known payload carrying other signatures is verified again.
+
+    It also keeps the most recent verified ``Tx`` objects (at most ``recent`` of them,
+    found by their first signature), so that a follower takes a proposal's transactions
+    as the objects it checked when they were gossiped, hashes already computed, instead
+    of wrapping and hashing every one again. A candidate is used only if it equals the
+    proposal's message exactly (unknown fields included). A tx leaves this set once it
+    is in a proposal (taken by a follower, or proposed by this node): a tx proposed again
+    after a failed round is simply wrapped anew.
     """
 
-    def __init__(self, size: int = 200_000) -> None:
+    def __init__(self, size: int = 200_000, recent: int = 20_000) -> None:
         self._size = size
         self._d: OrderedDict[bytes, None] = OrderedDict()
+        self._recent_size = recent
+        self._recent: dict[str, Tx] = {}  # first signature (hex, as sent) -> tx
 
     def knows(self, batch: Batch) -> bool:
         d = self._d
@@ -44,11 +55,37 @@ class VerifiedCache:
 
     def remember(self, batches: Sequence[Batch]) -> None:
         d = self._d
+        recent = self._recent
         for b in batches:
             for t in b.txs:
                 d[t.signed_hash] = None
+                sigs = t.pb.signatures
+                if sigs:
+                    recent[sigs[0].signature] = t
         while len(d) > self._size:
             d.popitem(last=False)
+        if len(recent) > self._recent_size:
+            for key in list(itertools.islice(recent, len(recent) - self._recent_size)):
+                del recent[key]
+
+    def take(self, pbs: Iterable[transaction_pb2.Transaction]) -> list[Tx]:
+        """``Tx`` objects for a proposal's messages: a remembered one where it is the
+        same message, else a new wrapper."""
+        recent = self._recent
+        out = []
+        for pb in pbs:
+            sigs = pb.signatures
+            t = recent.pop(sigs[0].signature, None) if sigs else None
+            out.append(t if t is not None and t.pb == pb else Tx(pb))
+        return out
+
+    def forget(self, txs: Iterable[Tx]) -> None:
+        """These are in this node's own proposal."""
+        recent = self._recent
+        for t in txs:
+            sigs = t.pb.signatures
+            if sigs:
+                recent.pop(sigs[0].signature, None)
 
 
 class ChainAdapter:
@@ -96,6 +133,7 @@ class ChainAdapter:
         p = proposal_pb2.Proposal(height=height, created_time=created_time_ms)
         p.transactions.extend(t.pb for t in txs)
         self._made = (p, txs)
+        self.verified.forget(txs)
         return p
 
     def proposal_hash(self, proposal: proposal_pb2.Proposal) -> bytes:
@@ -128,7 +166,7 @@ class ChainAdapter:
         if made is not None and made[0] is proposal:
             txs = made[1]
         else:
-            txs = [Tx(t) for t in proposal.transactions]
+            txs = self.verified.take(proposal.transactions)
         if not self._stateless_ok(txs, proposal.created_time):
             return None
         try:

@@ -17,6 +17,7 @@ from node.client import builders
 from node.config import ChainParameters, Limits
 from node.crypto import KeyPair, KeyScheme
 from node.model import Batch, BatchType, Tx, group_batches
+from node.proto.iroha import proposal_pb2
 from node.runtime import chain
 from node.runtime.chain import ChainAdapter, VerifiedCache
 from node.state import Ledger
@@ -135,3 +136,72 @@ def test_known_atomic_batch_split_by_the_orderer_is_refused(setup: Any) -> None:
     half = adapter.make_proposal(adapter.height + 1, t, [Batch((pair[0],), BatchType.ATOMIC)])
     assert adapter.execute(half) is None
     assert adapter.execute(proposal(adapter, pair, t)) is not None
+
+
+def as_received(p: Any) -> Any:
+    """The proposal as a follower gets it: parsed from the wire, new message objects."""
+    return type(p).FromString(p.SerializeToString())
+
+
+def test_follower_reuses_the_gossiped_tx_objects(setup: Any, monkeypatch: Any) -> None:
+    adapter, kp = setup
+    t = now_ms()
+    txs = [transfer(kp, t, "1"), *atomic_pair(kp, t)]
+    remember(adapter, txs)
+    # built by another node: parsed from the wire, so new message objects
+    received = proposal_pb2.Proposal(height=adapter.height + 1, created_time=t)
+    received.transactions.extend(x.pb for x in txs)
+    received = as_received(received)
+    taken: list[Tx] = []
+    real_take = adapter.verified.take
+
+    def spy(pbs: Any) -> list[Tx]:
+        taken.extend(real_take(pbs))
+        return taken
+
+    monkeypatch.setattr(adapter.verified, "take", spy)
+    calls = count_verifies(monkeypatch)
+    candidate = adapter.execute(received)
+    assert all(a is b for a, b in zip(taken, txs, strict=True))
+    assert candidate is not None and candidate.tx_hashes == tuple(x.hash for x in txs)
+    assert calls[0] == 0
+
+
+def test_a_tx_differing_from_the_remembered_one_is_not_reused(setup: Any) -> None:
+    adapter, kp = setup
+    t = now_ms()
+    tx = transfer(kp, t)
+    remember(adapter, [tx])
+    # same signature, other payload: a different message, checked from scratch (and refused)
+    forged = type(tx.pb).FromString(tx.pb.SerializeToString())
+    forged.payload.reduced_payload.commands[0].transfer_asset.amount = "99.00"
+    # same content plus an unknown field: not equal either (its hash differs)
+    padded = type(tx.pb).FromString(tx.pb.SerializeToString() + b"\xa0\x06\x01")
+    for pb in (forged, padded):
+        (resolved,) = adapter.verified.take([pb])
+        assert resolved is not tx and resolved.pb is pb
+        remember(adapter, [tx])
+    p = proposal_pb2.Proposal(height=adapter.height + 1, created_time=t)
+    p.transactions.append(forged)
+    assert adapter.execute(as_received(p)) is None
+
+
+def test_proposed_or_taken_txs_are_forgotten_and_the_recent_set_is_bounded(setup: Any) -> None:
+    adapter, kp = setup
+    t = now_ms()
+    txs = [transfer(kp, t, str(i)) for i in range(3)]
+    remember(adapter, txs)
+    taken = adapter.verified.take([x.pb for x in txs])
+    assert all(a is b for a, b in zip(taken, txs, strict=True))
+    again = adapter.verified.take([x.pb for x in txs])  # a second proposal with them
+    assert not any(a is b for a, b in zip(again, txs, strict=True))
+    assert [a.hash for a in again] == [x.hash for x in txs]
+    remember(adapter, txs)
+    proposal(adapter, txs, t)  # this node proposes them
+    assert not any(
+        a is b for a, b in zip(adapter.verified.take([x.pb for x in txs]), txs, strict=True)
+    )
+    small = VerifiedCache(recent=2)
+    small.remember(group_batches(txs))
+    kept = small.take([x.pb for x in txs])
+    assert [a is b for a, b in zip(kept, txs, strict=True)] == [False, True, True]
