@@ -5,8 +5,8 @@ fired timers, local submissions) and executes the actions it returns **in order*
 ``PersistVote`` is a synced LevelDB write before the ``Send`` that follows it; a
 ``Committed`` block is durable before Torii may say COMMITTED. Timers live in one heap
 (no task per timer). Batches accepted by Torii are gossiped to the other validators in
-coalesced frames; batches gossiped by peers are checked statelessly (signatures on a
-worker thread) before they enter the ordering cache.
+coalesced frames; batches gossiped by peers are checked statelessly (by a task of their
+own, in slices) before they enter the ordering cache.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from node.runtime.clock import wall_ms as now_ms
 from node.state import ExecutionResult
 from node.storage.kv import KVStore, WriteBatch
 from node.sync import signstate
-from node.validation import INLINE_CHECK_TXS, StatelessValidator
+from node.validation import StatelessValidator, batch_slices
 
 log = get_logger("consensus")
 
@@ -220,8 +220,9 @@ class ConsensusDriver:
         return self.max_pending_txs - used
 
     async def _check_gossiped(self) -> None:
-        """Stateless checks of gossiped batches, all frames queued meanwhile in one
-        worker-thread hand-off; the valid ones go straight into the ordering cache.
+        """Stateless checks of gossiped batches, all frames queued meanwhile at once, in
+        slices with a checkpoint between (see ``CHECK_SLICE_TXS``); the valid ones go
+        straight into the ordering cache.
         Batches already pending, or that cannot enter because the cache is full, are
         dropped before their signatures are checked: under a flood those checks would
         otherwise take the CPU consensus needs."""
@@ -254,11 +255,11 @@ class ConsensusDriver:
             if fresh:
                 v = StatelessValidator(self.adapter.ledger.params, self.limits.validation)
                 now = now_ms()
-                batches = [b for _, b in fresh]
-                if sum(len(b.txs) for b in batches) <= INLINE_CHECK_TXS:
-                    reasons = v.check_batches(batches, now)
-                else:
-                    reasons = await trio.to_thread.run_sync(v.check_batches, batches, now)
+                reasons: list[str | None] = []
+                for i, part in enumerate(batch_slices([b for _, b in fresh])):
+                    if i:
+                        await trio.lowlevel.checkpoint()  # votes and Torii go between
+                    reasons += v.check_batches(part, now)
                 for (peer, b), r in zip(fresh, reasons, strict=True):
                     if r is not None:
                         bad.add(id(b))

@@ -7,8 +7,9 @@ the clock (``now_ms`` is an argument) or the global random.
 """
 
 from node.validation.stateless import (
-    INLINE_CHECK_TXS,
+    CHECK_SLICE_TXS,
     StatelessValidator,
+    batch_slices,
     is_valid_account_id,
     is_valid_asset_id,
     is_valid_domain_id,
@@ -17,8 +18,9 @@ from node.validation.stateless import (
 )
 
 __all__ = [
-    "INLINE_CHECK_TXS",
+    "CHECK_SLICE_TXS",
     "StatelessValidator",
+    "batch_slices",
     "is_valid_account_id",
     "is_valid_asset_id",
     "is_valid_domain_id",

@@ -34,7 +34,7 @@ from node.metrics import NodeMetrics
 from node.model import Batch, Tx, group_batches
 from node.proto.iroha import endpoint_pb2, transaction_pb2
 from node.state.records import TxRecord
-from node.validation import INLINE_CHECK_TXS, StatelessValidator
+from node.validation import StatelessValidator, batch_slices
 
 S = endpoint_pb2
 _EMPTY = empty_pb2.Empty()
@@ -177,14 +177,11 @@ class CommandService:
         validator = self._validator()
         now = self.now_ms()
 
-        def check() -> list[str | None]:
-            # Hashes are computed here too (cached on each Tx), off the event loop.
-            return validator.check_batches(batches, now)
-
-        if len(txs) <= INLINE_CHECK_TXS:
-            reasons = check()
-        else:
-            reasons = await trio.to_thread.run_sync(check)
+        reasons: list[str | None] = []
+        for i, part in enumerate(batch_slices(batches)):
+            if i:
+                await trio.lowlevel.checkpoint()  # a long list lets the loop breathe
+            reasons += validator.check_batches(part, now)
         bad = [r for r in reasons if r]
         if bad:
             self._fail_all(txs, bad[0] if len(bad) == 1 else "; ".join(bad))

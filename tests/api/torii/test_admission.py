@@ -23,7 +23,7 @@ from node.proto.iroha import endpoint_pb2 as E
 from node.runtime.admission import AdmissionGate, CommitRate
 from node.state import Ledger
 from node.storage import LevelDBStore
-from node.validation import StatelessValidator
+from node.validation import CHECK_SLICE_TXS, StatelessValidator
 from tests.api.torii.backend import SingleValidatorTestBackend
 from tests.api.torii.support import (
     ALICE,
@@ -179,9 +179,10 @@ async def test_list_larger_than_the_soft_bound_enters_an_idle_node(ledger: Ledge
 
 
 async def test_reservation_released_when_the_request_is_cancelled(ledger: Ledger) -> None:
-    s = Setup(ledger, Ordering(soft=100))
-    with trio.move_on_after(0):  # cancelled at its first checkpoint (the worker thread)
-        await s.service.process(transfers(20))
+    s = Setup(ledger, Ordering(soft=1000))
+    # cancelled at its first checkpoint: after the first slice of signature checks
+    with trio.move_on_after(0):
+        await s.service.process(transfers(CHECK_SLICE_TXS + 1))
     assert s.ordering.gate.reserved == 0 and s.ordering.batches == []
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.config import ChainParameters, ValidationLimits
 from node.crypto import KeyPair, KeyScheme
-from node.model import DecodeError, Tx, group_batches
+from node.model import Batch, BatchType, DecodeError, Tx, group_batches
 from node.proto.iroha import commands_pb2, queries_pb2, transaction_pb2
-from node.validation import StatelessValidator, parse_amount
+from node.validation import StatelessValidator, batch_slices, parse_amount
 
 NOW = 1_800_000_000_000
 ADMIN = KeyPair.from_private_hex("f101537e319568c765b2cc89698325604991dca57b9716b58016b253506cab70")
@@ -199,3 +201,18 @@ def test_never_raises_on_arbitrary_bytes(data: bytes) -> None:
         return
     why = V.query_reasons(q, NOW)  # must answer, never raise
     assert why is None or isinstance(why, str)
+
+
+@given(st.lists(st.integers(min_value=1, max_value=12), max_size=40), st.integers(1, 20))
+@settings(max_examples=200, deadline=None)
+def test_batch_slices_keep_order_and_bound_each_slice(sizes: list[int], max_txs: int) -> None:
+    """Callers check one slice between two checkpoints: every batch exactly once, in
+    order, and no slice over the bound unless it is one batch bigger than the bound."""
+    tx = Tx(transaction_pb2.Transaction())
+    batches = [Batch((tx,) * n, BatchType.ATOMIC) for n in sizes]
+    slices = list(batch_slices(batches, max_txs))
+    assert [id(b) for s in slices for b in s] == [id(b) for b in batches]
+    for s in slices:
+        assert s and (sum(len(b.txs) for b in s) <= max_txs or len(s) == 1)
+    for a, b in itertools.pairwise(slices):  # each slice is as full as it can be
+        assert sum(len(x.txs) for x in a) + len(b[0].txs) > max_txs
