@@ -18,7 +18,7 @@ from node.proto.iroha import block_pb2, primitive_pb2, qry_responses_pb2, querie
 from node.state import keys as K
 from node.state.execute import ExecutionResult, TxError, execute_txs
 from node.state.queries import PendingSource, QueryExecutor
-from node.state.records import TxRecord
+from node.state.records import TxRecord, committed_record
 from node.state.settings import params_from_settings
 from node.state.wsv import WorldStateView
 from node.storage.cache import ReadCache
@@ -334,15 +334,19 @@ class Ledger:
                 batch.delete(key)
             else:
                 batch.put(key, value)
+        # per transaction: its record and history entries (the hot loop of a commit)
+        put = batch.ops.append
+        tx_key, history_suffix, pack_time = K.tx_key, K.history_suffix, _HIST.pack
         for index, tx in enumerate(result.txs):
             rp = tx.pb.payload.reduced_payload
-            batch.put(K.tx_key(tx.hash, legacy), TxRecord(True, height, index).encode())
-            value = _HIST.pack(rp.created_time)
-            suffix = K.history_suffix(height, index)
-            if rp.creator_account_id:  # Iroha's genesis tx has no creator
-                batch.put(K.HISTORY + rp.creator_account_id.encode() + b"/" + suffix, value)
-            for account, asset in touched_assets(tx):
-                batch.put(K.k(K.ASSET_HISTORY, account, asset) + b"/" + suffix, value)
+            put((tx_key(tx.hash, legacy), committed_record(height, index)))
+            value = pack_time(rp.created_time)
+            suffix = b"/" + history_suffix(height, index)
+            creator = rp.creator_account_id
+            if creator:  # Iroha's genesis tx has no creator
+                put((K.HISTORY + creator.encode() + suffix, value))
+            for account, asset in touched_assets(tx):  # K.k(ASSET_HISTORY, account, asset)
+                put((K.ASSET_HISTORY + f"{account}/{asset}".encode() + suffix, value))
         for index, (tx_hash, err) in enumerate(result.rejected):
             key = K.tx_key(tx_hash, legacy)
             if self.store.get(key) is None:  # never overwrite a known transaction's record

@@ -11,6 +11,11 @@ _POS = struct.Struct(">BQI")  # committed, height, index: the whole record when 
 _HEAD = struct.Struct(">BQIBIQ")  # committed, height, index, has_error, code, cmd_index
 
 
+def committed_record(height: int, index: int) -> bytes:
+    """``TxRecord(True, height, index).encode()``, without building the record."""
+    return _POS.pack(True, height, index)
+
+
 @dataclass(frozen=True)
 class TxRecord:
     """``committed`` False = the hash is in the block's rejected list (REJECTED status).
