@@ -177,7 +177,15 @@ def _check_command(r: _Reasons, cmd: commands_pb2.Command) -> None:
         r.add("Undefined command: the command oneof is not set")
         return
     c = getattr(cmd, kind)
-    if kind in ("add_asset_quantity", "subtract_asset_quantity"):
+    if kind == "transfer_asset":  # first: nearly every command of a payment network
+        r.account_id(c.src_account_id, "src_account_id")
+        r.account_id(c.dest_account_id, "dest_account_id")
+        r.asset_id(c.asset_id)
+        r.amount(c.amount)
+        r.description(c.description)
+        if c.src_account_id == c.dest_account_id:
+            r.add("Source and destination accounts cannot be the same")
+    elif kind in ("add_asset_quantity", "subtract_asset_quantity"):
         r.asset_id(c.asset_id)
         r.amount(c.amount)
         if c.HasField("description"):
@@ -231,14 +239,6 @@ def _check_command(r: _Reasons, cmd: commands_pb2.Command) -> None:
     elif kind == "set_account_quorum":
         r.account_id(c.account_id)
         r.quorum(c.quorum)
-    elif kind == "transfer_asset":
-        r.account_id(c.src_account_id, "src_account_id")
-        r.account_id(c.dest_account_id, "dest_account_id")
-        r.asset_id(c.asset_id)
-        r.amount(c.amount)
-        r.description(c.description)
-        if c.src_account_id == c.dest_account_id:
-            r.add("Source and destination accounts cannot be the same")
     elif kind == "set_setting_value":
         if not c.key:
             r.add("Setting key cannot be empty")
