@@ -55,7 +55,7 @@ _AMOUNT_LIMIT = 1 << 256
 # checkpoint between (~20 ms of work on this VM): a worker thread cost more than it
 # saved. Each signature check releases the GIL, and a checking thread had to win it back
 # from the busy event loop every time; with the checks on the loop, 4 validators on 2
-# cores spent about 12 % less CPU per transaction at max rate (alternating devnet runs).
+# cores spent 5-15 % less CPU per transaction at max rate (alternating devnet runs).
 CHECK_SLICE_TXS = 256
 
 
