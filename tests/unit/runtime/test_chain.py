@@ -175,7 +175,7 @@ def test_a_tx_differing_from_the_remembered_one_is_not_reused(setup: Any) -> Non
     # same signature, other payload: a different message, checked from scratch (and refused)
     forged = type(tx.pb).FromString(tx.pb.SerializeToString())
     forged.payload.reduced_payload.commands[0].transfer_asset.amount = "99.00"
-    # same content plus an unknown field: not equal either (its hash differs)
+    # same content plus an unknown field: not equal either (its signed bytes differ)
     padded = type(tx.pb).FromString(tx.pb.SerializeToString() + b"\xa0\x06\x01")
     for pb in (forged, padded):
         (resolved,) = adapter.verified.take([pb])
