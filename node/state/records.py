@@ -35,15 +35,8 @@ class TxRecord:
         e = self.error
         if e is None:  # most records: 13 bytes instead of 26 (every compaction rewrites them)
             return _POS.pack(self.committed, self.height, self.index)
-        head = _HEAD.pack(
-            self.committed,
-            self.height,
-            self.index,
-            e is not None,
-            e.code if e else 0,
-            e.cmd_index if e else 0,
-        )
-        return head + (e.cmd_name.encode() if e else b"")
+        head = _HEAD.pack(self.committed, self.height, self.index, True, e.code, e.cmd_index)
+        return head + e.cmd_name.encode()
 
     @classmethod
     def decode(cls, data: bytes) -> TxRecord:
