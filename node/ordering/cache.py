@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Generic, Protocol, TypeVar
 
@@ -46,7 +47,11 @@ class PendingBatches(Generic[B]):
         self.max_finalized = max_finalized
         self._batches: dict[bytes, B] = {}
         self._tx_owner: dict[bytes, bytes] = {}  # tx hash -> batch hash
-        self._finalized: dict[bytes, None] = {}  # insertion-ordered set
+        # An OrderedDict, not a dict: a dict evicted from the front must skip the slots of
+        # every entry deleted since its last resize, so once full each eviction cost grew
+        # with the count (116 us/tx at 400,000 txs, a third of a validator's CPU at the end
+        # of a 5-minute max-rate run); popitem(last=False) is O(1).
+        self._finalized: OrderedDict[bytes, None] = OrderedDict()
 
     @property
     def tx_count(self) -> int:
@@ -103,6 +108,7 @@ class PendingBatches(Generic[B]):
                 for other in batch.tx_hashes:
                     self._tx_owner.pop(other, None)
                 removed += 1
-        while len(self._finalized) > self.max_finalized:
-            del self._finalized[next(iter(self._finalized))]
+        finalized = self._finalized
+        while len(finalized) > self.max_finalized:
+            finalized.popitem(last=False)
         return removed

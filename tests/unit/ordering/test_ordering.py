@@ -55,6 +55,15 @@ def test_finalized_batches_leave_whole_and_replays_are_refused() -> None:
     assert cache.add(batch(1)) is AddResult.ACCEPTED
 
 
+def test_finalized_memory_keeps_the_newest_hashes_in_order() -> None:
+    cache: PendingBatches[B] = PendingBatches(max_txs=10, max_finalized=3)
+    for start in range(0, 12, 4):  # several finalize calls, each past the bound
+        cache.finalize([h(i) for i in range(start, start + 4)])
+    # exactly the last three stay refused; everything older is forgotten
+    refused = [cache.add(batch(i)) is AddResult.FINALIZED for i in range(12)]
+    assert refused == [False] * 9 + [True] * 3
+
+
 def test_select_takes_whole_batches_oldest_first_up_to_the_limit() -> None:
     cache: PendingBatches[B] = PendingBatches(max_txs=100)
     batches = [batch(i, i + 100) if i % 3 == 0 else batch(i) for i in range(20)]
