@@ -29,7 +29,11 @@ PROTOCOL_VERSION = 1  # bakong.peer protocol
 class ChainParameters:
     """Network-wide parameters; defaults used until genesis/settings override them."""
 
-    max_proposal_size: int = 500  # executes in tens of ms: rounds stay short under load
+    # Executes in ~30 ms on a follower, so rounds stay short under load. 1,000 rather than
+    # 500: at max rate every block is full, and halving the rounds per tx cut validator
+    # CPU per tx by ~10 % in alternating 60-s devnet runs (0.88/0.92 -> 0.82/0.79 ms);
+    # 2,000 gave no clear further gain (0.97/0.89 against 1.02/0.88) and ~25 MB more RSS.
+    max_proposal_size: int = 1000
     proposal_timeout_ms: int = 400
     vote_delay_ms: int = 300
     max_past_created_ms: int = 24 * 60 * 60 * 1000
@@ -84,16 +88,16 @@ class AdmissionLimits:
     clamped to [``min_backlog_proposals``, ``max_backlog_proposals``] full proposals
     (chain parameter ``max_proposal_size``). Under a flood an accepted tx so waits a few
     seconds even when the machine is slow, and refused work costs next to nothing. The
-    floor (4 x 500) keeps proposals full, so the measured rate cannot talk itself down;
-    the ceiling (10 x 500 = 5,000) is above what the max-rate benchmark keeps in flight,
+    floor (2 x 1,000) keeps proposals full, so the measured rate cannot talk itself down;
+    the ceiling (5 x 1,000 = 5,000) is above what the max-rate benchmark keeps in flight,
     and 6 s reaches it from ~830 tx/s: at normal load the bound is the ceiling (with
     4 s the max-rate benchmark got busy answers and committed less). Gossiped batches
-    may fill the cache beyond the bound, up to ``max_pending_txs``."""
+    may fill the cache beyond the bound, up to ``max_pending_txs`` (twice the ceiling)."""
 
     backlog_s: float = 6.0
     rate_window_s: float = 10.0
-    min_backlog_proposals: int = 4
-    max_backlog_proposals: int = 10
+    min_backlog_proposals: int = 2
+    max_backlog_proposals: int = 5
 
     def bound(self, commit_rate: float, max_proposal_size: int) -> int:
         lo = self.min_backlog_proposals * max_proposal_size

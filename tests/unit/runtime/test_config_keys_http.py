@@ -76,7 +76,7 @@ def test_limits_override(tmp_path: Path) -> None:
     assert limits.torii.max_concurrent_rpcs == 10
     assert (limits.admission.backlog_s, limits.admission.max_backlog_proposals) == (3.0, 6)
     assert limits.admission.bound(commit_rate=10_000.0, max_proposal_size=500) == 3_000
-    assert limits.admission.bound(commit_rate=0.0, max_proposal_size=500) == 2_000  # floor
+    assert limits.admission.bound(commit_rate=0.0, max_proposal_size=500) == 1_000  # floor, 2 x 500
 
 
 def test_key_files(tmp_path: Path) -> None:
