@@ -31,8 +31,9 @@ class ChainParameters:
 
     # Executes in ~30 ms on a follower, so rounds stay short under load. 1,000 rather than
     # 500: at max rate every block is full, and halving the rounds per tx cut validator
-    # CPU per tx by ~10 % in alternating 60-s devnet runs (0.88/0.92 -> 0.82/0.79 ms);
-    # 2,000 gave no clear further gain (0.97/0.89 against 1.02/0.88) and ~25 MB more RSS.
+    # CPU per tx in alternating 60-s devnet runs (0.88/0.92 -> 0.82/0.79 ms; a later pair
+    # with other changes too gave only 1-5 %, so call it a few per cent). 2,000 gave no
+    # clear further gain (0.97/0.89 against 1.02/0.88) and ~25 MB more RSS.
     max_proposal_size: int = 1000
     proposal_timeout_ms: int = 400
     vote_delay_ms: int = 300
