@@ -99,11 +99,12 @@ class Tx:
     def creator(self) -> str:
         return self.pb.payload.reduced_payload.creator_account_id
 
-    @property
+    @cached_property
     def created_time(self) -> int:
+        # cached: checked at Torii or gossip, again in each proposal, and by the MST pool
         return self.pb.payload.reduced_payload.created_time
 
-    @property
+    @cached_property
     def quorum(self) -> int:
         return self.pb.payload.reduced_payload.quorum
 
@@ -115,8 +116,9 @@ class Tx:
     def signatures(self) -> Sequence[primitive_pb2.Signature]:
         return self.pb.signatures
 
-    @property
+    @cached_property
     def batch_meta(self) -> BatchMeta | None:
+        # cached: batches are regrouped from it at Torii, in each proposal and execution
         p = self.pb.payload
         return p.batch if p.HasField("batch") else None
 
@@ -124,8 +126,13 @@ class Tx:
         """Lower-case public key -> raw signature; one entry per key (duplicates collapse).
 
         Signatures whose hex does not decode are left out: stateless validation reports
-        them; this view is for counting distinct signers.
+        them; this view is for counting distinct signers. Computed once (Torii counts
+        signers twice, execution once more): read it, do not change it.
         """
+        return self._signed_by
+
+    @cached_property
+    def _signed_by(self) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
         for s in self.pb.signatures:
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from node.config import ChainParameters, ValidationLimits
@@ -216,3 +216,59 @@ def test_batch_slices_keep_order_and_bound_each_slice(sizes: list[int], max_txs:
         assert s and (sum(len(b.txs) for b in s) <= max_txs or len(s) == 1)
     for a, b in itertools.pairwise(slices):  # each slice is as full as it can be
         assert sum(len(x.txs) for x in a) + len(b[0].txs) > max_txs
+
+
+def test_signature_hex_with_whitespace_is_invalid() -> None:
+    """128 characters, but bytes.fromhex would skip the blanks: not a signature."""
+    tx = make_tx(keys=())
+    good = ADMIN.sign(tx.payload_bytes).hex()
+    for bad in (good[:126] + " \t", good[:64] + " " + good[65:], good[:127] + "g"):
+        t = make_tx(keys=())
+        t.pb.signatures.add(public_key=ADMIN.public_key, signature=bad)
+        why = V.tx_reasons(Tx(t.pb), NOW)
+        assert why is not None and why.startswith("Invalid signature"), (bad, why)
+
+
+def test_well_formed_memo_is_bounded_and_keeps_only_valid_ids() -> None:
+    from node.validation import stateless as sl
+
+    assert sl.is_valid_account_id("memo_a@bank")
+    assert "memo_a@bank" in sl._well_formed_accounts
+    assert not sl.is_valid_account_id("Memo_a@bank")
+    assert "Memo_a@bank" not in sl._well_formed_accounts
+    long_id = "a@" + ".".join(["d" * 60] * 4)  # valid, but too long to keep
+    assert sl.is_valid_account_id(long_id)
+    assert long_id not in sl._well_formed_accounts
+    for i in range(sl._WELL_FORMED_MAX + 10):
+        assert sl.is_valid_asset_id(f"a{i}#bank")
+    assert len(sl._well_formed_assets) <= sl._WELL_FORMED_MAX
+    assert not sl.is_valid_asset_id("a0@bank")  # after the memo emptied and refilled
+    assert sl.is_valid_public_key(ADMIN.public_key)
+    assert not sl.is_valid_public_key(ADMIN.public_key[:-1] + "g")
+
+
+@settings(max_examples=60, deadline=None)
+@example(offset=-24 * 3600 * 1000, atomic=False)  # the window's edges, both sides
+@example(offset=-24 * 3600 * 1000 - 1, atomic=False)
+@example(offset=5 * 60 * 1000, atomic=False)
+@example(offset=5 * 60 * 1000 + 1, atomic=False)
+@given(
+    offset=st.integers(min_value=-25 * 3600 * 1000, max_value=6 * 60 * 1000),
+    atomic=st.booleans(),
+)
+def test_recheck_answers_time_like_the_full_check(offset: int, atomic: bool) -> None:
+    """A batch checked before is re-checked for its time only; its answer about the
+    time is the full check's, for a lone tx (fast path) and a batch alike."""
+    created = NOW + offset
+    if atomic:
+        txs = [make_tx(created=created, keys=()) for _ in range(2)]
+        meta = transaction_pb2.Transaction.Payload.BatchMeta(
+            type=transaction_pb2.Transaction.Payload.BatchMeta.ATOMIC,
+            reduced_hashes=[t.reduced_hash.hex() for t in txs],
+        )
+        for t in txs:
+            t.pb.payload.batch.CopyFrom(meta)
+        batch = Batch(tuple(sign(Tx(t.pb), (ADMIN,)) for t in txs), BatchType.ATOMIC)
+    else:
+        batch = Batch((make_tx(created=created),), BatchType.SINGLE)
+    assert V.batch_reasons(batch, NOW) == V.recheck_batch(batch, NOW)
