@@ -33,6 +33,10 @@ from node.state.amount import MAX_UNITS, to_units
 from node.state.settings import valid_setting
 from node.state.wsv import WorldStateView
 
+# Permission masks kept across proposals, one per account seen (~150 bytes each); a
+# network of millions of accounts would otherwise grow it without end.
+PERM_CACHE_MAX = 100_000
+
 
 class ExecContext:
     """Per-transaction execution context; ``perm_cache`` is shared across transactions."""
@@ -50,9 +54,12 @@ class ExecContext:
         self.settings_changed = False
 
     def perms(self, account_id: str) -> int:
-        m = self.perm_cache.get(account_id)
+        cache = self.perm_cache
+        m = cache.get(account_id)
         if m is None:
-            m = self.perm_cache[account_id] = self.wsv.account_permissions(account_id)
+            if len(cache) >= PERM_CACHE_MAX:
+                cache.clear()  # bounded: a miss is one prefix scan of the store
+            m = cache[account_id] = self.wsv.account_permissions(account_id)
         return m
 
     def can(self, permission: int) -> bool:

@@ -13,13 +13,21 @@ from collections.abc import Iterator
 from node.state import keys as K
 from node.storage.kv import KVReader
 
+# Leading bytes of the keys written, which tell whether a prefix scan need look at the
+# layers at all: a key can start with a prefix only if their first _HEAD bytes agree.
+# World-state keys start with a 3-byte family (b"wb/" balances, b"wR/" account roles...).
+_HEAD = 3
+
 
 class WorldStateView:
-    __slots__ = ("base", "layers")
+    __slots__ = ("base", "heads", "layers")
 
     def __init__(self, base: KVReader) -> None:
         self.base = base
         self.layers: list[dict[bytes, bytes | None]] = [{}]
+        # the _HEAD-byte heads of every key written in any layer (kept on rollback: a
+        # superset is only slower, never wrong)
+        self.heads: set[bytes] = set()
 
     # --- savepoints -------------------------------------------------------------
 
@@ -49,17 +57,25 @@ class WorldStateView:
 
     def put(self, key: bytes, value: bytes) -> None:
         self.layers[-1][key] = value
+        self.heads.add(key[:_HEAD])
 
     def delete(self, key: bytes) -> None:
         self.layers[-1][key] = None
+        self.heads.add(key[:_HEAD])
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Merged view of base and layers, in key order (used off the hot path)."""
+        """Merged view of base and layers, in key order.
+
+        The layers are scanned key by key, so only when something under the prefix's
+        head was written: a proposal's layers hold thousands of balance writes, and an
+        account's roles are read this way on every permission-cache miss (all of them
+        after a restart or a role change: 5x the execution time of a block)."""
         merged: dict[bytes, bytes | None] = dict(self.base.iterate(prefix))
-        for layer in self.layers:
-            for key, value in layer.items():
-                if key.startswith(prefix):
-                    merged[key] = value
+        if len(prefix) < _HEAD or prefix[:_HEAD] in self.heads:
+            for layer in self.layers:
+                for key, value in layer.items():
+                    if key.startswith(prefix):
+                        merged[key] = value
         for key in sorted(merged):
             value = merged[key]
             if value is not None:
