@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.consensus --validators 4 --duration 30 \\
         [--rate 1000|max] [--key-scheme ed25519|ed25519-sha3] [--kill-at 10] \\
-        [--profile] --json benchmarks/out/run.json
+        [--profile] [--perf] --json benchmarks/out/run.json
 
 One run: measure this machine's ceiling (benchmarks.ceiling, nothing else running), start
 a fresh devnet (``bakong-devnet up --detach`` in a temporary directory), create and fund
@@ -28,7 +28,10 @@ the devnet down. Only the steady window [warm-up, warm-up + duration] is measure
 Writes the JSON, the raw load record (``<json>.raw.json``) and a PNG of throughput and
 latency over time (``<json stem>.png``) next to it. ``--profile`` records validator 1 (0 when alone)
 with py-spy during the window (``<json stem>.profile.txt``, collapsed stacks, and an SVG
-flame graph) for where-the-time-goes analysis.
+flame graph) for where-the-time-goes analysis. ``--perf`` samples every validator with Linux
+``perf`` (cpu-clock) during the window and reports the CPU by library (``perf``: the Python
+interpreter, libsodium's signature checks, protobuf, LevelDB, the kernel...), C code
+included, which py-spy does not see; the samples stay in ``<json stem>.perf.data``.
 """
 
 from __future__ import annotations
@@ -178,6 +181,69 @@ def machine() -> dict[str, Any]:
     }
 
 
+# What each shared object a validator runs is, for the CPU split by library (--perf).
+PERF_PARTS: list[tuple[str, tuple[str, ...]]] = [
+    ("Python interpreter", ("libpython", "python3")),
+    ("Ed25519 signatures (libsodium)", ("_sodium",)),
+    ("protobuf (upb)", ("_message",)),
+    ("kernel (sockets, scheduling, fsync)", ("[kernel",)),
+    ("C library (malloc, memcpy)", ("libc.so", "libc-")),
+    ("LevelDB", ("libleveldb", "_plyvel", "libstdc++")),
+    ("SHA3 hashing (OpenSSL)", ("libcrypto", "_hashlib")),
+]
+
+
+def perf_split(report: str) -> dict[str, Any]:
+    """Shares of CPU samples by shared object (``perf report --sort dso --stdio`` text),
+    grouped into :data:`PERF_PARTS` (the rest is "other")."""
+    by_dso: list[tuple[str, float]] = []
+    for line in report.splitlines():
+        pct, _, dso = line.strip().partition("%")
+        try:
+            share = float(pct)
+        except ValueError:
+            continue
+        if dso.strip():
+            by_dso.append((dso.strip(), share))
+    parts: dict[str, float] = {name: 0.0 for name, _ in PERF_PARTS}
+    parts["other"] = 0.0
+    for dso, share in by_dso:
+        name = next((n for n, keys in PERF_PARTS if any(k in dso for k in keys)), "other")
+        parts[name] += share
+    return {
+        "by_part": {k: round(v, 1) for k, v in parts.items()},
+        "by_library": [(d, round(v, 2)) for d, v in by_dso[:12]],
+    }
+
+
+def _perf_record(pids: Sequence[int], seconds: float, data: Path) -> subprocess.Popen[bytes] | None:
+    exe = shutil.which("perf")
+    if exe is None:
+        print("perf not installed; --perf ignored", file=sys.stderr)
+        return None
+    cmd = [exe, "record", "-e", "cpu-clock", "-F", "499", "-o", str(data)]
+    cmd += ["-p", ",".join(str(p) for p in pids), "--", "sleep", str(seconds)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _perf_result(rec: subprocess.Popen[bytes], data: Path, seconds: float) -> dict[str, Any]:
+    try:
+        _, err = rec.communicate(timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        rec.kill()
+        return {"error": "perf record did not finish"}
+    if rec.returncode != 0 or not data.exists():
+        why = err.decode(errors="replace").strip().splitlines()
+        return {"error": f"perf record failed: {why[-1] if why else rec.returncode}"}
+    rep = subprocess.run(
+        ["perf", "report", "-i", str(data), "--sort", "dso", "--stdio"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if rep.returncode != 0:
+        return {"error": f"perf report failed: {rep.stderr.strip()[-200:]}"}
+    return perf_split(rep.stdout)
+
+
 def profile_shares(path: Path, top: int = 25) -> dict[str, list[tuple[str, float]]]:
     """Shares of py-spy samples (collapsed ``--format raw`` stacks) per function.
 
@@ -308,6 +374,7 @@ class BenchConfig:
     window: int = 4000
     kill_at: float | None = None  # seconds into the window
     profile: bool = False
+    perf: bool = False  # CPU of all validators by library (Linux perf)
     ceiling_seconds: float = 3.0
     progress: bool = True
     keep: bool = False
@@ -388,6 +455,8 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     poller = _Poller(doc["validators"])
     load: subprocess.Popen[str] | None = None
     prof: subprocess.Popen[bytes] | None = None
+    perf: subprocess.Popen[bytes] | None = None
+    perf_data = stem.with_suffix(".perf.data")
     raw_path = stem.with_suffix(".raw.json")
     killed: float | None = None
     try:
@@ -460,6 +529,9 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
                 target = doc["validators"][1 if cfg.validators > 1 else 0]["name"]
                 pid = int((root / target / "node.pid").read_text())
                 prof = _profile(pid, cfg.duration, stem)
+            if cfg.perf and perf is None and elapsed >= cfg.warmup:
+                vals = [pid for name, pid in pids.items() if name != "loadgen"]
+                perf = _perf_record(vals, cfg.duration, perf_data)
         bar.close()
         load.wait()
         poller.poll()
@@ -467,6 +539,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         poller.stop.set()
         if load is not None and load.poll() is None:
             load.kill()
+        perf_figures = _perf_result(perf, perf_data, cfg.duration) if perf is not None else None
         if prof is not None:
             try:
                 prof.wait(timeout=cfg.duration + 30)
@@ -513,6 +586,8 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     prof_txt = stem.with_suffix(".profile.txt")
     if cfg.profile and prof_txt.exists():
         result["profile"] = profile_shares(prof_txt)
+    if perf_figures is not None:
+        result["perf"] = perf_figures
     png = stem.with_suffix(".png")
     plot(raw, window, png, _title(result), killed)
     result["plot"] = str(png)
@@ -543,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=4000, help="max rate: txs in flight")
     p.add_argument("--kill-at", type=float, default=None, help="kill the last validator")
     p.add_argument("--profile", action="store_true", help="py-spy validator 1")
+    p.add_argument("--perf", action="store_true", help="CPU by library, all validators (perf)")
     p.add_argument("--keep", action="store_true", help="keep the devnet directory")
     args = p.parse_args(argv)
     cfg = BenchConfig(
@@ -558,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         window=args.window,
         kill_at=args.kill_at,
         profile=args.profile,
+        perf=args.perf,
         keep=args.keep,
     )
     result = run_benchmark(cfg)

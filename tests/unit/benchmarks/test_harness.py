@@ -215,3 +215,72 @@ def test_cpu_figures_per_committed_tx_against_the_floor() -> None:
     assert f["floor_ms_per_tx"] == 0.2  # 2 validators x 100 us
     assert f["efficiency"] == 0.1
     assert consensus.cpu_figures(start, end, 0, 100.0, 2)["efficiency"] is None
+
+
+PERF_REPORT = """\
+# To display the perf.data header info, please use --header/--header-only options.
+#
+# Samples: 24K of event 'cpu-clock:pppH'
+#
+# Overhead  Shared Object
+# ........  ...................
+#
+    45.19%  libpython3.11.so.1.0
+    28.77%  _sodium.abi3.so
+     9.55%  _message.abi3.so
+     5.34%  [kernel.kallsyms]
+     4.68%  libc.so.6
+     3.33%  libleveldb-e43d8649.so.1.22.0
+     2.20%  libcrypto.so.3
+     0.16%  libstdc++.so.6.0.30
+     0.10%  _plyvel.cpython-311-x86_64-linux-gnu.so
+     0.05%  _heapq.cpython-311-x86_64-linux-gnu.so
+"""
+
+
+def test_perf_split_groups_shared_objects_into_parts() -> None:
+    split = consensus.perf_split(PERF_REPORT)
+    parts = split["by_part"]
+    assert parts["Python interpreter"] == 45.2
+    assert parts["Ed25519 signatures (libsodium)"] == 28.8
+    assert parts["LevelDB"] == 3.6  # the library, its binding and the C++ runtime
+    assert parts["SHA3 hashing (OpenSSL)"] == 2.2
+    assert parts["other"] == 0.1
+    assert split["by_library"][0] == ("libpython3.11.so.1.0", 45.19)
+    assert math.isclose(sum(parts.values()), 99.37, abs_tol=0.3)  # each line once (rounded)
+
+
+def test_perf_record_of_a_real_process(tmp_path: Path) -> None:
+    """Linux perf on a child that hashes with SHA3 in a loop: the split sees OpenSSL."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("perf") is None:
+        pytest.skip("Linux perf is not installed")
+    code = (
+        "import hashlib, time\n"
+        "t = time.time()\n"
+        "while time.time() - t < 3: hashlib.sha3_256(bytes(4096)).digest()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        rec = consensus._perf_record([child.pid], 1.5, tmp_path / "p.data")
+        assert rec is not None
+        result = consensus._perf_result(rec, tmp_path / "p.data", 1.5)
+    finally:
+        child.kill()
+        child.wait()
+    if "error" in result and "failed" in result["error"]:
+        pytest.skip(f"perf cannot sample here: {result['error']}")
+    assert result["by_part"]["SHA3 hashing (OpenSSL)"] > 20.0, result
+
+
+def test_suite_cpu_split_section() -> None:
+    from benchmarks import suite
+
+    text = suite.cpu_split({"perf": consensus.perf_split(PERF_REPORT)})
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert rows[1] == "| Python interpreter | 45.2 % |"  # largest first, after the header
+    assert "Not measured" in suite.cpu_split({"perf": {"error": "perf record failed: x"}})
+    assert "not installed" in suite.cpu_split({})
