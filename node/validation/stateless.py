@@ -76,22 +76,22 @@ def _remember(known: set[str], value: str) -> None:
     known.add(value)
 
 
-def is_valid_account_id(s: str) -> bool:
-    if s in _well_formed_accounts:
+def _matches(known: set[str], pattern: re.Pattern[str], s: str) -> bool:
+    """``pattern`` fullmatches ``s``, answered from ``known`` when it matched before."""
+    if s in known:
         return True
-    if _account_re.fullmatch(s) is None:
+    if pattern.fullmatch(s) is None:
         return False
-    _remember(_well_formed_accounts, s)
+    _remember(known, s)
     return True
+
+
+def is_valid_account_id(s: str) -> bool:
+    return _matches(_well_formed_accounts, _account_re, s)
 
 
 def is_valid_asset_id(s: str) -> bool:
-    if s in _well_formed_assets:
-        return True
-    if _asset_re.fullmatch(s) is None:
-        return False
-    _remember(_well_formed_assets, s)
-    return True
+    return _matches(_well_formed_assets, _asset_re, s)
 
 
 def is_valid_domain_id(s: str) -> bool:
