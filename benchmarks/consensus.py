@@ -14,7 +14,10 @@ the devnet down. Only the steady window [warm-up, warm-up + duration] is measure
 * ``latency_ms.{p50,p95,p99}``: submit -> block seen by the client, over txs submitted
   in the window that committed (those still pending after the drain count as ``lost``);
 * ``submitted``, ``committed``, ``rejected``, ``lost``: txs submitted in the window;
-* ``ceiling_tps``, ``efficiency`` = committed_tps / ceiling_tps;
+* ``ceiling_tps``, ``efficiency`` = committed_tps / ceiling_tps; the ceiling is measured
+  again once the devnet is down (``ceiling_after_tps``), and ``host_drift`` (after / before
+  - 1) says how far the shared machine moved during the run: figures from a run that
+  drifted by more than a few per cent compare badly with others;
 * ``peak_rss_mb``: per validator (its own ``/status``, ru_maxrss);
 * ``max_stall_s``: longest time in the window without a block carrying our txs;
 * ``cpu``: CPU seconds the validators (and the load generator) used in the window, from
@@ -380,6 +383,16 @@ class BenchConfig:
     keep: bool = False
 
 
+def host_drift(before: object, after: object) -> float | None:
+    """How far the machine's ceiling moved between before and after a run (after / before
+    - 1, rounded to 0.1 %); None if either is not a positive number."""
+    try:
+        b, a = float(str(before)), float(str(after))
+    except ValueError:
+        return None
+    return round(a / b - 1.0, 3) if b > 0 and a > 0 else None
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a live process (``/proc/<pid>/stat``), None if gone."""
     try:
@@ -550,6 +563,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
             shutil.rmtree(root, ignore_errors=True)
     if load.returncode != 0:
         raise RuntimeError(f"load generator exited {load.returncode}")
+    ceiling_after = measure_ceiling(cfg.validators, cfg.key_scheme, cfg.ceiling_seconds)
     raw = json.loads(raw_path.read_text())
     window = Window(cfg.warmup, cfg.warmup + cfg.duration)
     result: dict[str, Any] = {
@@ -563,6 +577,8 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     result["ceiling_tps"] = ceiling["ceiling_tps"]
     result["efficiency"] = round(result["committed_tps"] / float(str(ceiling["ceiling_tps"])), 3)
     result["ceiling"] = ceiling
+    result["ceiling_after_tps"] = ceiling_after["ceiling_tps"]
+    result["host_drift"] = host_drift(ceiling["ceiling_tps"], ceiling_after["ceiling_tps"])
     if cpu_start is not None and cpu_end is not None:
         # commits counted over the same span as the CPU samples
         span = Window(cpu_start[0], cpu_end[0])

@@ -58,15 +58,15 @@ def _fmt(x: Any, spec: str = ".0f") -> str:
 def table(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
     head = (
         "| scenario | validators | keys | offered | committed tx/s | p50 ms | p95 ms | p99 ms "
-        "| ceiling tx/s | efficiency | CPU ms/tx | CPU efficiency | rejected / lost "
-        "| longest stall s | peak RSS MB |\n"
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| ceiling tx/s | host drift | efficiency | CPU ms/tx | CPU efficiency "
+        "| rejected / lost | longest stall s | peak RSS MB |\n"
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     rows = []
     for sc, r in results:
         if "error" in r:
             rows.append(f"| {sc.name} | {sc.validators} | {sc.scheme.value} | | failed: "
-                        f"{r['error']} |||||||||||")  # fmt: skip
+                        f"{r['error']} ||||||||||||")  # fmt: skip
             continue
         lat = r["latency_ms"]
         cpu = r.get("cpu") or {}
@@ -78,7 +78,8 @@ def table(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
         rows.append(
             f"| {sc.name} | {r['validators']} | {r['key_scheme']} | {offered} "
             f"| {_fmt(r['committed_tps'])}{extra} | {_fmt(lat['p50'])} | {_fmt(lat['p95'])} "
-            f"| {_fmt(lat['p99'])} | {_fmt(r['ceiling_tps'])} | {_fmt(r['efficiency'], '.2f')} "
+            f"| {_fmt(lat['p99'])} | {_fmt(r['ceiling_tps'])} "
+            f"| {_fmt(r.get('host_drift'), '+.0%')} | {_fmt(r['efficiency'], '.2f')} "
             f"| {_fmt(cpu.get('validator_ms_per_tx'), '.2f')} "
             f"| {_fmt(cpu.get('efficiency'), '.2f')} "
             f"| {r['rejected']} / {r['lost']} | {_fmt(r['max_stall_s'], '.2f')} "
@@ -170,7 +171,9 @@ def write_report(
         "through FetchCommits. The ceiling is this machine's rate for the unavoidable work "
         "per transaction on every validator (decode, hash, verify, state update) in "
         "transactions per CPU-second on all cores at once, measured just before each "
-        "scenario; committed tx/s are wall-clock figures on the shared machine. CPU ms/tx "
+        "scenario and again just after it (host drift: after / before - 1, how far the "
+        "shared machine moved during the scenario); committed tx/s are wall-clock figures "
+        "on the shared machine. CPU ms/tx "
         "is the CPU time all validators used in the window per committed transaction "
         "(from /proc), and CPU efficiency the ceiling's unavoidable CPU per transaction "
         "(every validator's share) over it: unlike tx/s, it hardly moves when other work "

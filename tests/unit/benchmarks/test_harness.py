@@ -284,3 +284,27 @@ def test_suite_cpu_split_section() -> None:
     assert rows[1] == "| Python interpreter | 45.2 % |"  # largest first, after the header
     assert "Not measured" in suite.cpu_split({"perf": {"error": "perf record failed: x"}})
     assert "not installed" in suite.cpu_split({})
+
+
+def test_host_drift_between_ceilings() -> None:
+    assert consensus.host_drift(7000.0, 6300.0) == -0.1
+    assert consensus.host_drift("5000", 5500) == 0.1
+    assert consensus.host_drift(0, 5000) is None
+    assert consensus.host_drift("n/a", 5000) is None
+
+
+def test_suite_table_shows_host_drift_and_failures() -> None:
+    from benchmarks import suite
+
+    ok = {
+        "validators": 4, "key_scheme": "ed25519", "rate": "max", "committed_tps": 2000.0,
+        "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0}, "ceiling_tps": 6332.0,
+        "host_drift": -0.12, "efficiency": 0.316, "rejected": 0, "lost": 0,
+        "max_stall_s": 0.69, "peak_rss_mb": {"a": 160.0},
+    }  # fmt: skip
+    sc = suite.SCENARIOS[2]
+    text = suite.table([(sc, ok), (sc, {"error": "boom"})])
+    head, rule, row, failed = text.strip().splitlines()
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == head.count("|") - 1 == rule.count("|") - 1 == failed.count("|") - 1
+    assert cells[head.strip("|").split("|").index(" host drift ")] == "-12%"
