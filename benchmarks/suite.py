@@ -138,7 +138,7 @@ def cpu_split(r: dict[str, Any] | None) -> str:
     """The n = 4 max-rate run's validator CPU by library (``--perf``), as a table."""
     perf = (r or {}).get("perf")
     if not perf:
-        return "Not measured (Linux `perf` is not installed here).\n"
+        return "Not measured (needs Linux `perf` and the n4-max scenario).\n"
     if "error" in perf:
         return f"Not measured: {perf['error']}.\n"
     lines = ["| part | share of the validators' CPU |", "|---|---:|"]
@@ -158,7 +158,7 @@ def write_report(
 ) -> Path:
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
-    results_by_name = [(sc.name, r) for sc, r in results]
+    by_name = {sc.name: r for sc, r in results}
     parts = [
         f"# Consensus benchmark, {day}\n",
         f"Machine: {facts['cpu']}, {facts['cores']} cores, Python {facts['python']}, "
@@ -182,9 +182,9 @@ def write_report(
         "## Results\n",
         table(results),
         "## Targets (issue #8)\n",
-        targets({sc.name: r for sc, r in results}),
+        targets(by_name),
         "## Where the validators' CPU goes (n4-max)\n",
-        cpu_split(dict(results_by_name).get("n4-max")),
+        cpu_split(by_name.get("n4-max")),
         "## Plots\n",
     ]
     for sc, r in results:

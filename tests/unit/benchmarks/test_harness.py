@@ -283,7 +283,7 @@ def test_suite_cpu_split_section() -> None:
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert rows[1] == "| Python interpreter | 45.2 % |"  # largest first, after the header
     assert "Not measured" in suite.cpu_split({"perf": {"error": "perf record failed: x"}})
-    assert "not installed" in suite.cpu_split({})
+    assert "needs Linux `perf`" in suite.cpu_split({})
 
 
 def test_host_drift_between_ceilings() -> None:
