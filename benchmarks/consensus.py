@@ -239,7 +239,7 @@ def _perf_result(rec: subprocess.Popen[bytes], data: Path, seconds: float) -> di
         why = err.decode(errors="replace").strip().splitlines()
         return {"error": f"perf record failed: {why[-1] if why else rec.returncode}"}
     rep = subprocess.run(
-        ["perf", "report", "-i", str(data), "--sort", "dso", "--stdio"],
+        [shutil.which("perf") or "perf", "report", "-i", str(data), "--sort", "dso", "--stdio"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     if rep.returncode != 0:

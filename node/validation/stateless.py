@@ -330,10 +330,16 @@ class StatelessValidator:
 
     # --- transactions ---------------------------------------------------------------
 
+    def _in_time(self, ts: int, now_ms: int) -> bool:
+        """created_time ``ts`` is within Iroha's window around ``now_ms`` (edges included)."""
+        return now_ms - self.params.max_past_created_ms <= ts <= now_ms + MAX_FUTURE_CREATED_MS
+
     def _created_time(self, r: _Reasons, ts: int, now_ms: int) -> None:
-        if now_ms + MAX_FUTURE_CREATED_MS < ts:
+        if self._in_time(ts, now_ms):
+            return
+        if ts > now_ms:
             r.add(f"bad timestamp: sent from future, timestamp: {ts}, now: {now_ms}")
-        if now_ms > self.params.max_past_created_ms + ts:
+        else:
             r.add(f"bad timestamp: too old, timestamp: {ts}, now: {now_ms}")
 
     def _signatures(
@@ -395,13 +401,11 @@ class StatelessValidator:
         have changed since -- created_time against ``now_ms``, the batch size against the
         chain's max_proposal_size -- and the batch's completeness (which txs are grouped
         together). Every other rule is a function of the bytes and the limits alone."""
-        if batch.type is BatchType.SINGLE and self._single_fits:
-            # the common case, answered without building a reason: a lone tx whose
-            # time is still in range (out of range, the full path words the reason)
-            ts = batch.txs[0].created_time
-            oldest = now_ms - self.params.max_past_created_ms
-            if oldest <= ts <= now_ms + MAX_FUTURE_CREATED_MS:
-                return None
+        # the common case, answered without building a reason: a lone tx whose time is
+        # still in range (out of range, the full path words the reason)
+        lone = batch.type is BatchType.SINGLE and self._single_fits
+        if lone and self._in_time(batch.txs[0].created_time, now_ms):
+            return None
         return self._batch_reasons(batch, now_ms, self._time_reasons)
 
     def _batch_reasons(
