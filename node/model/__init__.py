@@ -6,7 +6,14 @@ node.crypto (hashing); never trio, sockets, the clock or the global random.
 """
 
 from node.crypto import sha3_256
-from node.model.block import GENESIS_PREV_HASH, block_hash, hex_hash, make_block, proposal_hash
+from node.model.block import (
+    GENESIS_PREV_HASH,
+    block_hash,
+    hex_hash,
+    make_block,
+    proposal_hash,
+    signed_block_bytes,
+)
 from node.model.round import Round
 from node.model.tx import Batch, BatchType, DecodeError, Tx, group_batches
 
@@ -23,4 +30,5 @@ __all__ = [
     "make_block",
     "proposal_hash",
     "sha3_256",
+    "signed_block_bytes",
 ]

@@ -41,7 +41,15 @@ PERM_CACHE_MAX = 100_000
 class ExecContext:
     """Per-transaction execution context; ``perm_cache`` is shared across transactions."""
 
-    __slots__ = ("checks", "creator", "perm_cache", "roles_changed", "settings_changed", "wsv")
+    __slots__ = (
+        "checks",
+        "creator",
+        "perm_cache",
+        "roles_changed",
+        "settings_changed",
+        "touched",
+        "wsv",
+    )
 
     def __init__(
         self, wsv: WorldStateView, perm_cache: dict[str, int], checks: bool = True
@@ -52,6 +60,10 @@ class ExecContext:
         self.creator = ""
         self.roles_changed = False
         self.settings_changed = False
+        # (account, asset) pairs whose history the current transaction joins if it
+        # commits; the handlers record them as they run, so the commit need not read
+        # the commands again
+        self.touched: list[tuple[str, str]] = []
 
     def perms(self, account_id: str) -> int:
         cache = self.perm_cache
@@ -167,6 +179,7 @@ def add_asset_quantity(ctx: ExecContext, c: C.AddAssetQuantity) -> int:
     if new >= MAX_UNITS:
         return 4
     w.put(K.k(K.BALANCE, ctx.creator, c.asset_id), str(new).encode())
+    ctx.touched.append((ctx.creator, c.asset_id))
     return 0
 
 
@@ -184,6 +197,7 @@ def subtract_asset_quantity(ctx: ExecContext, c: C.SubtractAssetQuantity) -> int
     if units > balance:
         return 4
     w.put(K.k(K.BALANCE, ctx.creator, c.asset_id), str(balance - units).encode())
+    ctx.touched.append((ctx.creator, c.asset_id))
     return 0
 
 
@@ -224,6 +238,7 @@ def transfer_asset(ctx: ExecContext, c: C.TransferAsset) -> int:
         if limit is not None and limit.isdigit() and len(c.description) > int(limit):
             return 8
     w.put(dest_key, str(dest_balance).encode())
+    ctx.touched += ((src, asset_id), (dest, asset_id))
     return 0
 
 

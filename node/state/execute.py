@@ -44,10 +44,12 @@ class ExecutionResult:
     prev_hash: bytes
     created_time: int
     txs: list[Tx]  # valid, in proposal order
+    touched: list[list[tuple[str, str]]]  # per valid tx: (account, asset) histories it joins
     rejected: list[tuple[bytes, TxError]]  # hash, reason; in proposal order
     dropped: list[bytes]  # already known / duplicate hashes, left out of the block
     writes: dict[bytes, bytes | None]  # world-state write set
     block: block_pb2.Block_v1  # unsigned block (node.model.make_block)
+    payload_bytes: bytes  # block.payload serialized: what block_hash hashes, and stored
     block_hash: bytes
     base_version: int = 0  # ledger state version the result was computed on
     roles_changed: bool = field(default=False)
@@ -76,6 +78,7 @@ def apply_tx(ctx: ExecContext, tx: Tx) -> TxError | None:
     """Run one transaction inside its own savepoint; roll it back on failure."""
     wsv = ctx.wsv
     creator = ctx.creator = tx.pb.payload.reduced_payload.creator_account_id
+    ctx.touched = []
     if ctx.checks:
         err = check_signatures(wsv, creator, tx)
         if err is not None:
@@ -104,10 +107,14 @@ def execute_txs(
     perm_cache: dict[str, int],
     known: Callable[[bytes], bool],
     checks: bool = True,
-) -> tuple[list[Tx], list[tuple[bytes, TxError]], list[bytes], ExecContext]:
-    """Execute ``txs`` on ``wsv``: (valid, rejected, dropped, context with change flags)."""
+) -> tuple[
+    list[Tx], list[list[tuple[str, str]]], list[tuple[bytes, TxError]], list[bytes], ExecContext
+]:
+    """Execute ``txs`` on ``wsv``: (valid, the (account, asset) pairs whose history each
+    valid tx joins, rejected, dropped, context with change flags)."""
     ctx = ExecContext(wsv, perm_cache, checks)
     valid: list[Tx] = []
+    touched: list[list[tuple[str, str]]] = []
     rejected: list[tuple[bytes, TxError]] = []
     dropped: list[bytes] = []
     seen: set[bytes] = set()
@@ -125,14 +132,17 @@ def execute_txs(
         if batch.type is BatchType.ATOMIC:
             wsv.begin()
             failed: tuple[int, TxError] | None = None
+            pairs = []
             for i, tx in enumerate(fresh):
                 err = apply_tx(ctx, tx)
                 if err is not None:
                     failed = (i, err)
                     break
+                pairs.append(ctx.touched)
             if failed is None:
                 wsv.release()
                 valid.extend(fresh)
+                touched.extend(pairs)
             else:
                 wsv.rollback()
                 if ctx.roles_changed:
@@ -144,6 +154,7 @@ def execute_txs(
                 err = apply_tx(ctx, tx)
                 if err is None:
                     valid.append(tx)
+                    touched.append(ctx.touched)
                 else:
                     rejected.append((tx.hash, err))
-    return valid, rejected, dropped, ctx
+    return valid, touched, rejected, dropped, ctx

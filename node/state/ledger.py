@@ -13,7 +13,14 @@ import struct
 from collections.abc import Iterable, Sequence
 
 from node.config import ChainParameters
-from node.model import GENESIS_PREV_HASH, Tx, block_hash, make_block
+from node.model import (
+    GENESIS_PREV_HASH,
+    Tx,
+    block_hash,
+    make_block,
+    sha3_256,
+    signed_block_bytes,
+)
 from node.proto.iroha import block_pb2, primitive_pb2, qry_responses_pb2, queries_pb2
 from node.state import keys as K
 from node.state.execute import ExecutionResult, TxError, execute_txs
@@ -60,24 +67,6 @@ def _block_top(store: KVReader) -> int:
     return 0
 
 
-def touched_assets(tx: Tx) -> set[tuple[str, str]]:
-    """(account, asset) pairs whose history this transaction belongs to."""
-    out: set[tuple[str, str]] = set()
-    rp = tx.pb.payload.reduced_payload
-    creator = rp.creator_account_id
-    for cmd in rp.commands:
-        which = cmd.WhichOneof("command")
-        if which == "transfer_asset":
-            t = cmd.transfer_asset
-            out.add((t.src_account_id, t.asset_id))
-            out.add((t.dest_account_id, t.asset_id))
-        elif which == "add_asset_quantity":
-            out.add((creator, cmd.add_asset_quantity.asset_id))
-        elif which == "subtract_asset_quantity":
-            out.add((creator, cmd.subtract_asset_quantity.asset_id))
-    return out
-
-
 def state_digest(reader: KVReader) -> bytes:
     h = hashlib.sha3_256()
     for key, value in reader.iterate(K.STATE_PREFIX):
@@ -121,7 +110,9 @@ class Ledger:
                     f"genesis tx {h.hex()} failed: {err.cmd_name} #{err.cmd_index} code {err.code}"
                 )
             raise GenesisError("genesis block repeats a transaction")
-        ledger._write_block(genesis, b"", result, store_block=True, sync=True)
+        ledger._write_block(
+            1, block_hash(genesis.block_v1), genesis.SerializeToString(), b"", result, sync=True
+        )
         return ledger
 
     @classmethod
@@ -148,7 +139,7 @@ class Ledger:
             block, cert = stored
             result = ledger._reexecute(block, checks=h > 1)
             ledger._check_outcome(block, result)
-            ledger._write_block(block, cert, result, store_block=False, sync=h == blocks)
+            ledger._write_block(h, block_hash(block.block_v1), None, cert, result, sync=h == blocks)
         return ledger
 
     @staticmethod
@@ -238,20 +229,25 @@ class Ledger:
     ) -> ExecutionResult:
         wsv = WorldStateView(self._reader)
         known = self._known_of(txs).__contains__
-        valid, rejected, dropped, ctx = execute_txs(wsv, txs, self._perm_cache, known, checks)
+        valid, touched, rejected, dropped, ctx = execute_txs(
+            wsv, txs, self._perm_cache, known, checks
+        )
         if ctx.roles_changed:
             self._perm_cache.clear()  # entries may come from this uncommitted state
         block = make_block(height, self.top_hash, created_time, valid, [h for h, _ in rejected])
+        payload = block.payload.SerializeToString()
         return ExecutionResult(
             height=height,
             prev_hash=self.top_hash,
             created_time=created_time,
             txs=valid,
+            touched=touched,
             rejected=rejected,
             dropped=dropped,
             writes=wsv.writes,
             block=block,
-            block_hash=block_hash(block),
+            payload_bytes=payload,
+            block_hash=sha3_256(payload),
             base_version=self._version,
             roles_changed=ctx.roles_changed,
             settings_changed=ctx.settings_changed,
@@ -285,18 +281,17 @@ class Ledger:
         result: ExecutionResult,
         signatures: Iterable[primitive_pb2.Signature],
         certificate: bytes,
-    ) -> block_pb2.Block:
+    ) -> None:
         """Persist the executed block with its signatures and certificate (one synced batch)."""
         if result.base_version != self._version or result.prev_hash != self.top_hash:
             raise StaleResult(
                 f"result for height {result.height} was computed on an older state "
                 f"(ledger is at {self.height})"
             )
-        block = block_pb2.Block()
-        block.block_v1.CopyFrom(result.block)
-        block.block_v1.signatures.extend(signatures)
-        self._write_block(block, certificate, result, store_block=True, sync=True)
-        return block
+        # the block's bytes from the payload's, serialized once at execution (no copy of
+        # its transactions into a signed message, no second serialization or hash)
+        raw = signed_block_bytes(result.payload_bytes, signatures)
+        self._write_block(result.height, result.block_hash, raw, certificate, result, sync=True)
 
     def apply_block(self, block: block_pb2.Block, certificate: bytes) -> None:
         """Apply a block received from a peer: re-execute and require the same outcome."""
@@ -315,26 +310,31 @@ class Ledger:
             if len(h) != 32:
                 raise BlockRejected(f"block {p.height}: bad rejected hash {raw!r}")
             result.rejected.append((h, _UNKNOWN))
-        self._write_block(block, certificate, result, store_block=True, sync=True)
+        self._write_block(
+            p.height,
+            block_hash(block.block_v1),
+            block.SerializeToString(),
+            certificate,
+            result,
+            sync=True,
+        )
 
     def _write_block(
         self,
-        block: block_pb2.Block,
+        height: int,
+        new_hash: bytes,
+        block_bytes: bytes | None,  # None: the block is stored already (replay)
         certificate: bytes,
         result: ExecutionResult,
         *,
-        store_block: bool,
         sync: bool,
     ) -> None:
-        p = block.block_v1.payload
-        height = p.height
-        new_hash = block_hash(block.block_v1)
         batch = WriteBatch()
         legacy = self._legacy_tx_keys
         if height == 1 and not legacy:
             batch.put(K.FORMAT, K.FORMAT_CURRENT)
-        if store_block:
-            batch.put(K.height_key(K.BLOCK, height), block.SerializeToString())
+        if block_bytes is not None:
+            batch.put(K.height_key(K.BLOCK, height), block_bytes)
             batch.put(K.height_key(K.CERT, height), certificate)
         for key, value in result.writes.items():
             if value is None:
@@ -344,7 +344,7 @@ class Ledger:
         # per transaction: its record and history entries (the hot loop of a commit)
         put = batch.ops.append
         tx_key, history_suffix, pack_time = K.tx_key, K.history_suffix, _HIST.pack
-        for index, tx in enumerate(result.txs):
+        for index, (tx, touched) in enumerate(zip(result.txs, result.touched, strict=True)):
             rp = tx.pb.payload.reduced_payload
             put((tx_key(tx.hash, legacy), committed_record(height, index)))
             value = pack_time(rp.created_time)
@@ -352,7 +352,9 @@ class Ledger:
             creator = rp.creator_account_id
             if creator:  # Iroha's genesis tx has no creator
                 put((K.HISTORY + creator.encode() + suffix, value))
-            for account, asset in touched_assets(tx):  # K.k(ASSET_HISTORY, account, asset)
+            if len(touched) > 2:  # several commands may name the same pair
+                touched = list(dict.fromkeys(touched))
+            for account, asset in touched:  # K.k(ASSET_HISTORY, account, asset)
                 put((K.ASSET_HISTORY + f"{account}/{asset}".encode() + suffix, value))
         for index, (tx_hash, err) in enumerate(result.rejected):
             key = K.tx_key(tx_hash, legacy)

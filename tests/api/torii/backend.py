@@ -70,6 +70,9 @@ class SingleValidatorTestBackend:
         sig = primitive_pb2.Signature(
             public_key=self.key.public_key, signature=self.key.sign(payload).hex()
         )
-        block = ledger.commit(result, [sig], b"test-backend")
+        ledger.commit(result, [sig], b"test-backend")
+        stored = ledger.get_block(result.height)
+        assert stored is not None
+        block = stored[0]
         self.blocks += 1
         self.torii.block_committed(block, dict(result.rejected))

@@ -31,7 +31,7 @@ def amount_text(units: int, precision: int, extra_digit: bool) -> str:
 
 
 op = st.tuples(
-    st.sampled_from(["transfer", "add", "sub", "detail", "atomic"]),
+    st.sampled_from(["transfer", "twice", "add", "sub", "detail", "atomic"]),
     st.integers(0, 3),  # actor
     st.integers(0, 4),  # target (4 = missing account)
     st.integers(1, 3_000),  # units
@@ -55,6 +55,10 @@ def build(ops: list[tuple[str, int, int, int, int, bool, bool]]) -> list[Tx]:
                 if target != actor
                 else [detail(actor, "x", amt)]
             )
+        elif kind == "twice":  # one pair named by two commands: one history entry
+            cmds = [transfer(actor, target, amt, asset), transfer(actor, target, "0.01", asset)]
+            if target == actor:
+                cmds = [add_qty(asset, amt), sub_qty(asset, amt)]
         elif kind == "add":
             cmds = [add_qty(asset, amt)]
         elif kind == "sub":
@@ -86,6 +90,36 @@ def supply(store: KVStore) -> dict[str, int]:
         assert not value.startswith(b"-")  # never a negative balance
         out[asset] += int(value)
     return out
+
+
+def asset_history_model(ledger: Ledger) -> set[bytes]:
+    """The asset-history keys, derived from the stored blocks' commands alone."""
+    keys = set()
+    for height in range(1, ledger.height + 1):
+        block, _ = ledger.get_block(height) or (None, b"")
+        assert block is not None
+        for index, pb in enumerate(block.block_v1.payload.transactions):
+            creator = pb.payload.reduced_payload.creator_account_id
+            for c in pb.payload.reduced_payload.commands:
+                which = c.WhichOneof("command")
+                if which == "transfer_asset":
+                    t = c.transfer_asset
+                    pairs = [(t.src_account_id, t.asset_id), (t.dest_account_id, t.asset_id)]
+                elif which in ("add_asset_quantity", "subtract_asset_quantity"):
+                    pairs = [(creator, getattr(c, which).asset_id)]
+                else:
+                    pairs = []
+                for account, asset in pairs:
+                    keys.add(
+                        K.ASSET_HISTORY
+                        + f"{account}/{asset}/".encode()
+                        + K.history_suffix(height, index)
+                    )
+    return keys
+
+
+def asset_history(store: KVStore) -> set[bytes]:
+    return {k for k, _ in store.iterate(K.ASSET_HISTORY)}
 
 
 def minted(txs: list[Tx]) -> dict[str, int]:
@@ -139,8 +173,13 @@ def test_two_ledgers_agree_and_supply_is_conserved(
         delta = minted(committed)
         for asset, _ in ASSETS:
             assert end[asset] - start[asset] == delta[asset]
+        # the history index: the committer's, the follower's and a rebuilt one all match
+        # what the blocks' commands say
+        history = asset_history(disk)
+        assert history == asset_history(mem) == asset_history_model(a)
         digest, height = a.state_hash(), a.height
         Ledger.drop_state(disk)
         rebuilt = Ledger.open(disk)
         assert (rebuilt.state_hash(), rebuilt.height) == (digest, height)
+        assert asset_history(disk) == history
         disk.close()
