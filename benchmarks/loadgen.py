@@ -209,7 +209,7 @@ class LoadGenerator:
         self.t0 = 0.0
         self.clients: dict[str, ToriiClient] = {}
         self.alive: list[str] = []
-        self._rr = 0
+        self._rr = {False: 0, True: 0}  # round robin per kind of call (list, single)
         self._chunks = 0
 
     def now(self) -> float:
@@ -224,24 +224,30 @@ class LoadGenerator:
         self.rec.offered = self.next
         return range(first, self.next)
 
-    def _target(self) -> str | None:
+    def _next_single(self) -> bool:
+        """Whether the next chunk goes as single Torii calls (else one ListTorii)."""
+        self._chunks += 1
+        return self.cfg.mode == "single" or (
+            self.cfg.mode == "mixed" and self._chunks % SINGLE_EVERY == 0
+        )
+
+    def _target(self, single: bool) -> str | None:
+        # One round robin per kind of call: with a shared one, every 10th chunk (the single
+        # calls, far more server CPU per tx than a list) fell on the same 2 of 4 validators.
         if not self.alive:
             return None
-        self._rr = (self._rr + 1) % len(self.alive)
-        return self.alive[self._rr]
+        i = self._rr[single] = (self._rr[single] + 1) % len(self.alive)
+        return self.alive[i]
 
     async def _send(self, idx: range) -> None:
         """Submit txs idx (ListTorii or single calls); retries busy, moves off dead nodes."""
-        self._chunks += 1
-        single = self.cfg.mode == "single" or (
-            self.cfg.mode == "mixed" and self._chunks % SINGLE_EVERY == 0
-        )
+        single = self._next_single()
         body = None if single else tx_list_body([self.txs[i] for i in idx])
         now = self.now()
         for i in idx:
             self.rec.sub_t[i] = now
         while True:
-            target = self._target()
+            target = self._target(single)
             if target is None:
                 self._fail(idx)
                 return

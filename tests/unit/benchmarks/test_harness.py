@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import random
@@ -308,3 +309,21 @@ def test_suite_table_shows_host_drift_and_failures() -> None:
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert len(cells) == head.count("|") - 1 == rule.count("|") - 1 == failed.count("|") - 1
     assert cells[head.strip("|").split("|").index(" host drift ")] == "-12%"
+
+
+def test_mixed_load_spreads_single_calls_over_every_validator() -> None:
+    """Single Torii calls cost a validator ~10x a list's CPU per tx: they must not all
+    land on the same validators (a shared round robin sent every 10th chunk to 2 of 4)."""
+    targets = ["v0", "v1", "v2", "v3"]
+    cfg = loadgen.LoadConfig(toriis=targets, rate=None, duration=1.0, mode="mixed")
+    gen = loadgen.LoadGenerator(cfg, [], [], None, track="v0")
+    gen.alive = list(targets)
+    singles: collections.Counter[str] = collections.Counter()
+    lists: collections.Counter[str] = collections.Counter()
+    for _ in range(loadgen.SINGLE_EVERY * 8):
+        single = gen._next_single()
+        target = gen._target(single)
+        assert target is not None
+        (singles if single else lists)[target] += 1
+    assert singles == {t: 2 for t in targets}
+    assert lists == {t: 18 for t in targets}
