@@ -139,6 +139,8 @@ class Ledger:
             block, cert = stored
             result = ledger._reexecute(block, checks=h > 1)
             ledger._check_outcome(block, result)
+            # the rejected txs' records too (their reasons are not in the block)
+            result.rejected.extend(_rejected_of(block))
             ledger._write_block(h, block_hash(block.block_v1), None, cert, result, sync=h == blocks)
         return ledger
 
@@ -302,14 +304,7 @@ class Ledger:
             raise BlockRejected(f"block {p.height} does not link to our top block")
         result = self._reexecute(block, checks=True)
         self._check_outcome(block, result)
-        for raw in p.rejected_transactions_hashes:
-            try:
-                h = bytes.fromhex(raw)
-            except ValueError:
-                raise BlockRejected(f"block {p.height}: bad rejected hash {raw!r}") from None
-            if len(h) != 32:
-                raise BlockRejected(f"block {p.height}: bad rejected hash {raw!r}")
-            result.rejected.append((h, _UNKNOWN))
+        result.rejected.extend(_rejected_of(block))
         self._write_block(
             p.height,
             block_hash(block.block_v1),
@@ -375,3 +370,18 @@ class Ledger:
 
 
 _UNKNOWN = TxError("", 0, 0)  # reason of a rejected tx in a block from a peer: not known
+
+
+def _rejected_of(block: block_pb2.Block) -> list[tuple[bytes, TxError]]:
+    """The hashes a block lists as rejected, each with an unknown reason."""
+    p = block.block_v1.payload
+    out = []
+    for raw in p.rejected_transactions_hashes:
+        try:
+            h = bytes.fromhex(raw)
+        except ValueError:
+            raise BlockRejected(f"block {p.height}: bad rejected hash {raw!r}") from None
+        if len(h) != 32:
+            raise BlockRejected(f"block {p.height}: bad rejected hash {raw!r}")
+        out.append((h, _UNKNOWN))
+    return out

@@ -225,6 +225,8 @@ def test_reopen_and_replay_rebuild_identical_state(tmp_path: Path) -> None:
                 )
             ],
         )
+    bad = make_tx(AL, [transfer(AL, BO, "99999")], [ALICE], created_time=T0 + 99)
+    commit(ledger, [bad])
     height, top, digest = ledger.height, ledger.top_hash, ledger.state_hash()
     state = list(store.iterate(b"w"))
     index = list(store.iterate(K.TX)) + list(store.iterate(K.HISTORY))
@@ -238,6 +240,10 @@ def test_reopen_and_replay_rebuild_identical_state(tmp_path: Path) -> None:
     assert (rebuilt.height, rebuilt.top_hash) == (height, top)
     assert list(store.iterate(b"w")) == state  # byte-identical world state
     assert list(store.iterate(K.HISTORY)) == [kv for kv in index if kv[0].startswith(K.HISTORY)]
+    # every tx record is back; a rejected tx's reason is not in its block, so it is unknown
+    assert [k for k, _ in store.iterate(K.TX)] == [k for k, _ in index if k.startswith(K.TX)]
+    rec = rebuilt.tx_status(bad.hash)
+    assert rec == TxRecord(False, height, 0, None)
     store.close()
 
 
