@@ -91,6 +91,7 @@ class ConsensusDriver:
         self.adapter = adapter
         self.net = net
         self.store = store
+        self._voted = signstate.VotedProposals(store)
         self.limits = limits
         self.metrics = metrics
         self.hooks = hooks
@@ -361,20 +362,14 @@ class ConsensusDriver:
         was (a voted proposal may be large); a small write is cheaper than a hand-off."""
 
         def write() -> None:
-            # one fsync for the step's sign state and proposal (a second only if a step
-            # ever persists two proposals: each one's bookkeeping reads the store)
+            # one fsync for the step's sign state and proposals
             batch = WriteBatch()
-            has_proposal = False
             for a in pending:
                 if isinstance(a, PersistVote):
                     signstate.save_sign_state(self.store, a, batch)
-                    continue
-                if has_proposal:
-                    self.store.write(batch, sync=True)
-                    batch = WriteBatch()
-                raw = a.proposal.SerializeToString()
-                signstate.save_voted_proposal(self.store, a.height, raw, MAX_VOTED_PROPOSALS, batch)
-                has_proposal = True
+                else:
+                    raw = a.proposal.SerializeToString()
+                    self._voted.save(a.height, raw, MAX_VOTED_PROPOSALS, batch)
             self.store.write(batch, sync=True)
 
         if inline:

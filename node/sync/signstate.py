@@ -64,6 +64,46 @@ def save_sign_state(
         store.write(batch, sync=sync)
 
 
+class VotedProposals:
+    """The voted proposals' keys, kept in memory by their only writer.
+
+    Scanning the store's prefix each round instead walked every key deleted since
+    LevelDB last compacted it, in its memtable and young tables: 57 us a round at
+    first, 2.5 ms after 15,000 rounds (45 rounds a second at 200 tx/s offered).
+    """
+
+    def __init__(self, store: KVStore) -> None:
+        self.store = store
+        self._keys = [k for k, _ in store.iterate(PROPOSAL_PREFIX)]  # in key order
+
+    def save(
+        self,
+        height: int,
+        proposal: bytes,
+        keep: int,
+        batch: WriteBatch | None = None,
+        sync: bool = True,
+    ) -> None:
+        """Keep the proposals voted at ``height`` (at most ``keep``), drop older ones.
+        With ``batch``, only add the writes to it (the caller writes it, or crashes)."""
+        own = batch is None
+        batch = WriteBatch() if batch is None else batch
+        prefix = PROPOSAL_PREFIX + b"%016d/" % height
+        mine = [k for k in self._keys if k.startswith(prefix)]
+        for k in self._keys:
+            if not k.startswith(prefix):
+                batch.delete(k)
+        cut = max(0, len(mine) - keep + 1)
+        for k in mine[:cut]:
+            batch.delete(k)
+        seq = int(mine[-1][len(prefix) :]) + 1 if mine else 0
+        key = prefix + b"%08d" % seq
+        batch.put(key, proposal)
+        self._keys = [*mine[cut:], key]
+        if own:
+            self.store.write(batch, sync=sync)
+
+
 def save_voted_proposal(
     store: KVStore,
     height: int,
@@ -72,23 +112,9 @@ def save_voted_proposal(
     batch: WriteBatch | None = None,
     sync: bool = True,
 ) -> None:
-    """Keep the proposals voted at the current height (at most ``keep``), drop older ones.
-    With ``batch``, only add the writes to it (it must not hold another proposal: the
-    stored ones are read from ``store``)."""
-    own = batch is None
-    batch = WriteBatch() if batch is None else batch
-    existing = [k for k, _ in store.iterate(PROPOSAL_PREFIX)]
-    prefix = PROPOSAL_PREFIX + b"%016d/" % height
-    mine = [k for k in existing if k.startswith(prefix)]
-    for k in existing:
-        if not k.startswith(prefix):
-            batch.delete(k)
-    for k in mine[: max(0, len(mine) - keep + 1)]:
-        batch.delete(k)
-    seq = int(mine[-1][len(prefix) :]) + 1 if mine else 0
-    batch.put(prefix + b"%08d" % seq, proposal)
-    if own:
-        store.write(batch, sync=sync)
+    """:meth:`VotedProposals.save` for a caller that keeps no state (the simulator): the
+    keys are read from ``store`` first, so ``batch`` must not hold another proposal."""
+    VotedProposals(store).save(height, proposal, keep, batch, sync)
 
 
 def load_sign_state(store: KVStore) -> tuple[SignState | None, list[bytes]]:
