@@ -44,6 +44,7 @@ class ExecContext:
     __slots__ = (
         "checks",
         "creator",
+        "peers_changed",
         "perm_cache",
         "roles_changed",
         "settings_changed",
@@ -60,6 +61,7 @@ class ExecContext:
         self.creator = ""
         self.roles_changed = False
         self.settings_changed = False
+        self.peers_changed = False  # set by peer commands even if rolled back: reload then
         # (account, asset) pairs whose history the current transaction joins if it
         # commits; the handlers record them as they run, so the commit need not read
         # the commands again
@@ -436,6 +438,7 @@ def add_peer(ctx: ExecContext, c: C.AddPeer) -> int:
     peer = primitive_pb2.Peer()
     peer.CopyFrom(c.peer)
     peer.peer_key = c.peer.peer_key.lower()
+    ctx.peers_changed = True
     w.put((K.SYNC_PEER if peer.syncing_peer else K.PEER) + key, peer.SerializeToString())
     return 0
 
@@ -446,12 +449,14 @@ def remove_peer(ctx: ExecContext, c: C.RemovePeer) -> int:
     w = ctx.wsv
     key = c.public_key.lower().encode()
     if w.get(K.SYNC_PEER + key) is not None:
+        ctx.peers_changed = True
         w.delete(K.SYNC_PEER + key)
         return 0
     if w.get(K.PEER + key) is None:
         return 3
     if sum(1 for _ in w.iterate(K.PEER)) <= 1:
         return 4
+    ctx.peers_changed = True
     w.delete(K.PEER + key)
     return 0
 

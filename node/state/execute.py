@@ -54,6 +54,7 @@ class ExecutionResult:
     base_version: int = 0  # ledger state version the result was computed on
     roles_changed: bool = field(default=False)
     settings_changed: bool = field(default=False)
+    peers_changed: bool = field(default=False)
 
     @property
     def rejected_hashes(self) -> list[bytes]:

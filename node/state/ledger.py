@@ -253,6 +253,7 @@ class Ledger:
             base_version=self._version,
             roles_changed=ctx.roles_changed,
             settings_changed=ctx.settings_changed,
+            peers_changed=ctx.peers_changed,
         )
 
     def execute(self, txs: Sequence[Tx], height: int, created_time: int) -> ExecutionResult:
@@ -362,7 +363,8 @@ class Ledger:
         self.height = height
         self.top_hash = new_hash
         self._version += 1
-        self._peers = None
+        if result.peers_changed:
+            self._peers = None
         if result.settings_changed:
             self._params = None
         if result.roles_changed:

@@ -59,6 +59,7 @@ from tests.unit.state.test_commands import (
     detail,
     grant,
     quorum,
+    rm_peer,
     role,
     setting,
     transfer,
@@ -200,6 +201,27 @@ def test_peers(ledger: Ledger) -> None:
     commit(ledger, [make_tx("admin@test", [add_peer("10.0.0.5:1", k, syncing=True)], [TADMIN])])
     assert [p.peer_key for p in ledger.syncing_peers()] == [k]
     assert len(ledger.validators()) == 4
+    # the peer lists are kept between blocks and read again after any peer change
+    v = key(71).public_key
+    commit(ledger, [make_tx(AL, [transfer(AL, BO, "0.01")], [ALICE])])
+    commit(ledger, [make_tx("admin@test", [add_peer("10.0.0.6:1", v)], [TADMIN])])
+    assert v in [p.peer_key for p in ledger.validators()] and len(ledger.validators()) == 5
+    commit(ledger, [make_tx("admin@test", [rm_peer(k), rm_peer(PEERS[0].public_key)], [TADMIN])])
+    assert ledger.syncing_peers() == [] and len(ledger.validators()) == 4
+    assert PEERS[0].public_key not in [p.peer_key for p in ledger.validators()]
+    # a peer change that fails leaves the lists as they were
+    ghost = key(72).public_key
+    r = commit(
+        ledger,
+        [
+            make_tx(
+                "admin@test",
+                [add_peer("10.0.0.7:1", ghost), rm_peer(ghost), rm_peer(ghost)],
+                [TADMIN],
+            )
+        ],
+    )
+    assert r.rejected and len(ledger.validators()) == 4
 
 
 def test_stale_result_refused(ledger: Ledger) -> None:
