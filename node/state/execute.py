@@ -53,6 +53,8 @@ class ExecutionResult:
     block_hash: bytes
     base_version: int = 0  # ledger state version the result was computed on
     roles_changed: bool = field(default=False)
+    role_accounts: frozenset[str] = frozenset()  # whose roles changed (all_roles: everyone's)
+    all_roles: bool = False
     settings_changed: bool = field(default=False)
     peers_changed: bool = field(default=False)
 
@@ -96,7 +98,7 @@ def apply_tx(ctx: ExecContext, tx: Tx) -> TxError | None:
         if code:
             wsv.rollback()
             if ctx.roles_changed:
-                ctx.perm_cache.clear()  # masks cached after the rolled-back change
+                ctx.forget_roles()  # masks cached after the rolled-back change
             return TxError(name, index, code)
     wsv.release()
     return None
@@ -147,7 +149,7 @@ def execute_txs(
             else:
                 wsv.rollback()
                 if ctx.roles_changed:
-                    perm_cache.clear()
+                    ctx.forget_roles()
                 for i, tx in enumerate(fresh):
                     rejected.append((tx.hash, failed[1] if i == failed[0] else SIBLING_FAILED))
         else:

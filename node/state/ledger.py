@@ -23,6 +23,7 @@ from node.model import (
 )
 from node.proto.iroha import block_pb2, primitive_pb2, qry_responses_pb2, queries_pb2
 from node.state import keys as K
+from node.state.commands import forget_masks
 from node.state.execute import ExecutionResult, TxError, execute_txs
 from node.state.queries import PendingSource, QueryExecutor
 from node.state.records import TxRecord, committed_record
@@ -235,7 +236,7 @@ class Ledger:
             wsv, txs, self._perm_cache, known, checks
         )
         if ctx.roles_changed:
-            self._perm_cache.clear()  # entries may come from this uncommitted state
+            ctx.forget_roles()  # those masks may come from this uncommitted state
         block = make_block(height, self.top_hash, created_time, valid, [h for h, _ in rejected])
         payload = block.payload.SerializeToString()
         return ExecutionResult(
@@ -252,6 +253,8 @@ class Ledger:
             block_hash=sha3_256(payload),
             base_version=self._version,
             roles_changed=ctx.roles_changed,
+            role_accounts=frozenset(ctx.role_accounts),
+            all_roles=ctx.all_roles,
             settings_changed=ctx.settings_changed,
             peers_changed=ctx.peers_changed,
         )
@@ -367,8 +370,8 @@ class Ledger:
             self._peers = None
         if result.settings_changed:
             self._params = None
-        if result.roles_changed:
-            self._perm_cache.clear()
+        if result.roles_changed:  # masks cached since, from the state before this block
+            forget_masks(self._perm_cache, result.all_roles, result.role_accounts)
 
 
 _UNKNOWN = TxError("", 0, 0)  # reason of a rejected tx in a block from a peer: not known

@@ -17,10 +17,19 @@ from node.storage.kv import KVReader
 # layers at all: a key can start with a prefix only if their first _HEAD bytes agree.
 # World-state keys start with a 3-byte family (b"wb/" balances, b"wR/" account roles...).
 _HEAD = 3
+# Families read by prefix per account (its roles, its signatories): the view also files
+# each of their keys written under every prefix of it that ends in b"/", so such a scan
+# reads just those keys instead of every key in the layers. An onboarding block writes
+# thousands of accounts' roles, and each new account's permissions are read once:
+# scanning every key written so far made that block quadratic in its size.
+_PARENTED = frozenset({K.ACCOUNT_ROLE, K.SIGNATORY})
+
+
+_NONE: frozenset[bytes] = frozenset()
 
 
 class WorldStateView:
-    __slots__ = ("base", "heads", "layers")
+    __slots__ = ("base", "filed", "heads", "layers")
 
     def __init__(self, base: KVReader) -> None:
         self.base = base
@@ -28,6 +37,8 @@ class WorldStateView:
         # the _HEAD-byte heads of every key written in any layer (kept on rollback: a
         # superset is only slower, never wrong)
         self.heads: set[bytes] = set()
+        # _PARENTED keys written, by each of their b"/"-ended prefixes (kept on rollback)
+        self.filed: dict[bytes, set[bytes]] = {}
 
     # --- savepoints -------------------------------------------------------------
 
@@ -57,11 +68,24 @@ class WorldStateView:
 
     def put(self, key: bytes, value: bytes) -> None:
         self.layers[-1][key] = value
-        self.heads.add(key[:_HEAD])
+        head = key[:_HEAD]
+        self.heads.add(head)
+        if head in _PARENTED:
+            self._file(key)
 
     def delete(self, key: bytes) -> None:
         self.layers[-1][key] = None
-        self.heads.add(key[:_HEAD])
+        head = key[:_HEAD]
+        self.heads.add(head)
+        if head in _PARENTED:
+            self._file(key)
+
+    def _file(self, key: bytes) -> None:
+        filed = self.filed
+        i = key.find(b"/")
+        while i != -1:
+            filed.setdefault(key[: i + 1], set()).add(key)
+            i = key.find(b"/", i + 1)
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Merged view of base and layers, in key order.
@@ -71,15 +95,36 @@ class WorldStateView:
         account's roles are read this way on every permission-cache miss (all of them
         after a restart or a role change: 5x the execution time of a block)."""
         merged: dict[bytes, bytes | None] = dict(self.base.iterate(prefix))
-        if len(prefix) < _HEAD or prefix[:_HEAD] in self.heads:
+        written = self._written_under(prefix)
+        if written is None:
             for layer in self.layers:
                 for key, value in layer.items():
                     if key.startswith(prefix):
                         merged[key] = value
+        else:
+            layers = self.layers[::-1]
+            for key in written:
+                for layer in layers:
+                    if key in layer:  # else rolled back: the base's value stands
+                        merged[key] = layer[key]
+                        break
         for key in sorted(merged):
             value = merged[key]
             if value is not None:
                 yield key, value
+
+    def _written_under(self, prefix: bytes) -> set[bytes] | frozenset[bytes] | None:
+        """The keys starting with ``prefix`` that may have been written (a superset), or
+        None: unknown, scan the layers."""
+        if len(prefix) < _HEAD:
+            return None
+        head = prefix[:_HEAD]
+        if head not in self.heads:
+            return _NONE
+        if head in _PARENTED and prefix.endswith(b"/"):
+            # such a key has prefix itself among its b"/"-ended prefixes
+            return self.filed.get(prefix, _NONE)
+        return None
 
     def keys_after(self, prefix: bytes) -> list[str]:
         """Key suffixes (after ``prefix``) of present entries, decoded, in order."""

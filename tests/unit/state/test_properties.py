@@ -14,7 +14,16 @@ from node.state import Ledger
 from node.state import keys as K
 from node.storage import KVStore, LevelDBStore, MemoryStore
 from tests.unit.state.support import ADMIN, ALICE, BOB, OPS, T0, make_batch, make_tx, new_ledger
-from tests.unit.state.test_commands import add_qty, detail, sub_qty, transfer
+from tests.unit.state.test_commands import (
+    account,
+    add_qty,
+    append,
+    detach,
+    detail,
+    role,
+    sub_qty,
+    transfer,
+)
 
 ACTORS: list[tuple[str, KeyPair]] = [
     ("alice@aclb", ALICE),
@@ -109,10 +118,10 @@ def asset_history_model(ledger: Ledger) -> set[bytes]:
                     pairs = [(creator, getattr(c, which).asset_id)]
                 else:
                     pairs = []
-                for account, asset in pairs:
+                for account_id, asset in pairs:
                     keys.add(
                         K.ASSET_HISTORY
-                        + f"{account}/{asset}/".encode()
+                        + f"{account_id}/{asset}/".encode()
                         + K.history_suffix(height, index)
                     )
     return keys
@@ -183,3 +192,97 @@ def test_two_ledgers_agree_and_supply_is_conserved(
         assert (rebuilt.state_hash(), rebuilt.height) == (digest, height)
         assert asset_history(disk) == history
         disk.close()
+
+
+# --- the permission cache: warm, it decides exactly as a cold one ------------------------
+
+PEOPLE = ["alice@aclb", "bob@wing", "n0@aclb", "n1@aclb"]
+KEYS_OF = {"alice@aclb": ALICE, "bob@wing": BOB, "n0@aclb": ALICE, "n1@aclb": ALICE}
+ROLES = ["customer", "auditor", "payer"]
+
+perm_op = st.tuples(
+    st.sampled_from(["transfer", "detach", "append", "create", "create_role", "undo", "atomic"]),
+    st.integers(0, 3),  # an account
+    st.integers(0, 3),  # another
+    st.integers(0, 2),  # a role
+)
+
+
+def perm_txs(ops: list[tuple[str, int, int, int]], t0: int) -> list[Tx]:
+    txs: list[Tx] = []
+    admin = "admin@bakong"
+    for i, (kind, a, b, r) in enumerate(ops):
+        who, other, rl = PEOPLE[a], PEOPLE[b], ROLES[r]
+        t = t0 + i
+        if kind == "transfer":
+            txs.append(make_tx(who, [transfer(who, other, "0.01")], [KEYS_OF[who]], t))
+        elif kind == "detach":
+            txs.append(make_tx(admin, [detach(who, rl)], [ADMIN], t))
+        elif kind == "append":
+            txs.append(make_tx(admin, [append(who, rl)], [ADMIN], t))
+        elif kind == "create":
+            name = who.split("@")[0]
+            txs.append(make_tx(admin, [account(name, "aclb", ALICE.public_key)], [ADMIN], t))
+        elif kind == "create_role":
+            cmds = [role("payer", "can_transfer", "can_receive")]
+            txs.append(make_tx(admin, cmds, [ADMIN], t))
+        elif kind == "undo":  # a role change, its mask read, then all rolled back
+            cmds = [detach(who, rl), transfer(admin, who, "0.01", "khr#bakong"), detach(who, "x")]
+            txs.append(make_tx(admin, cmds, [ADMIN], t))
+            txs.append(make_tx(other, [transfer(other, who, "0.01")], [KEYS_OF[other]], t))
+        else:  # an ATOMIC batch: a role change seen by the next tx, then all rolled back
+            txs += make_batch(
+                0,
+                [
+                    (admin, [detach(who, rl)], [ADMIN]),
+                    (who, [transfer(who, other, "0.01")], [KEYS_OF[who]]),
+                    (admin, [detach(who, "x")], [ADMIN]),
+                ],
+            )
+            txs.append(make_tx(who, [transfer(who, other, "0.01")], [KEYS_OF[who]], t))
+    return txs
+
+
+def probe_txs(t0: int) -> list[Tx]:
+    """Transfers between every two people: reads everyone's permissions."""
+    return [
+        make_tx(a, [transfer(a, b, "0.01")], [KEYS_OF[a]], t0 + i)
+        for i, (a, b) in enumerate((a, b) for a in PEOPLE for b in PEOPLE if a != b)
+    ]
+
+
+class NoCache(dict[str, int]):
+    """A permission cache that keeps nothing: every mask is read from the state."""
+
+    def __setitem__(self, key: str, value: int) -> None:
+        pass
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.lists(perm_op, min_size=1, max_size=6), st.booleans()), max_size=12))
+def test_the_permission_cache_decides_as_no_cache(
+    chunks: list[tuple[list[tuple[str, int, int, int]], bool]],
+) -> None:
+    """Role changes forget only the masks they make stale (an onboarding block used to
+    empty the whole cache per new account): across blocks, rolled-back transactions and
+    batches, and executions never committed, the caching ledger decides every transaction
+    as one without a cache, and what it keeps is current."""
+    warm, cold = new_ledger(MemoryStore()), new_ledger(MemoryStore())
+    cold._perm_cache = NoCache()
+    t0 = T0 + 1
+    for n, (ops, commit_it) in enumerate(chunks):
+        txs = perm_txs(ops, t0)
+        t0 += len(txs)
+        rw = warm.execute(txs, warm.height + 1, T0 + n)
+        rc = cold.execute(txs, cold.height + 1, T0 + n)
+        assert [t.hash for t in rw.txs] == [t.hash for t in rc.txs]
+        assert rw.rejected == rc.rejected and rw.block_hash == rc.block_hash
+        if commit_it:  # else dropped, as a proposal whose round failed
+            # another proposal for this height, executed and dropped before the commit,
+            # caches everyone's mask from the state before this block
+            warm.execute(probe_txs(t0), warm.height + 1, T0 + n)
+            warm.commit(rw, [], b"")
+            cold.commit(rc, [], b"")
+        view = warm.view()
+        for account_id, mask in warm._perm_cache.items():
+            assert mask == view.account_permissions(account_id), account_id

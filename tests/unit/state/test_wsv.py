@@ -14,8 +14,31 @@ from node.state.wsv import WorldStateView
 from node.storage import MemoryStore, WriteBatch
 
 # keys under a few heads, some sharing a head but not a prefix (b"wR/a..." vs b"wR/b...")
-KEYS = [b"wR/a@d/r1", b"wR/a@d/r2", b"wR/b@d/r1", b"wb/a@d/usd", b"ws/a@d/k", b"x", b"wR/"]
-PREFIXES = [b"wR/a@d/", b"wR/", b"wR/b", b"wb/", b"ws/a@d/", b"w", b"", b"wx/"]
+# (b"wR/" and b"ws/" keys are also filed by their b"/"-ended prefixes, nested ones too)
+KEYS = [
+    b"wR/a@d/r1",
+    b"wR/a@d/r2",
+    b"wR/b@d/r1",
+    b"wR/a@d/x/y",
+    b"wb/a@d/usd",
+    b"ws/a@d/k",
+    b"x",
+    b"wR/",
+]
+PREFIXES = [
+    b"wR/a@d/",
+    b"wR/a@d/x/",
+    b"wR/a@",
+    b"wR/",
+    b"wR/b",
+    b"wR/b@d/",
+    b"wb/",
+    b"ws/a@d/",
+    b"ws/",
+    b"w",
+    b"",
+    b"wx/",
+]
 
 ops = st.lists(
     st.one_of(
@@ -75,6 +98,37 @@ def test_scan_skips_layers_with_nothing_under_the_prefix_head() -> None:
     assert wsv.keys_after(b"wR/a@d/") == []
     wsv.put(b"wR/a@d/user", b"")
     assert wsv.keys_after(b"wR/a@d/") == ["user"]
+
+
+class CountingLayer(dict[bytes, bytes | None]):
+    """A write layer that counts full scans of itself."""
+
+    scans = 0
+
+    def items(self):  # type: ignore[override]
+        CountingLayer.scans += 1
+        return super().items()
+
+
+def test_an_accounts_roles_are_read_without_scanning_the_layers() -> None:
+    """An onboarding block writes thousands of accounts' roles; each new account's roles
+    are then read once: by its own keys, not by a scan of every key written so far."""
+    wsv = WorldStateView(MemoryStore())
+    wsv.layers = [CountingLayer()]
+    for i in range(1000):
+        wsv.put(b"wR/u%d@d/customer" % i, b"")
+        wsv.put(b"wb/u%d@d/usd" % i, b"1")
+    wsv.begin()
+    wsv.put(b"wR/u7@d/auditor", b"")
+    wsv.delete(b"wR/u7@d/customer")
+    assert wsv.keys_after(b"wR/u7@d/") == ["auditor"]
+    wsv.rollback()
+    assert wsv.keys_after(b"wR/u7@d/") == ["customer"]
+    assert wsv.keys_after(b"wR/u1000@d/") == []
+    assert len(wsv.keys_after(b"wR/")) == 1000
+    assert CountingLayer.scans == 0
+    assert len(list(wsv.iterate(b"wR/u99"))) == 11  # a prefix not ending in b"/" scans
+    assert CountingLayer.scans == 1
 
 
 def test_permission_cache_is_bounded_and_stays_right(monkeypatch: pytest.MonkeyPatch) -> None:
