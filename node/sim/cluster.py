@@ -88,7 +88,7 @@ from node.sim.bank import (
     encode_proposal,
 )
 from node.storage.memory import CrashMode, MemoryStore
-from node.sync.signstate import load_sign_state, save_sign_state, save_voted_proposal
+from node.sync.signstate import VotedProposals, load_sign_state, save_sign_state
 
 # Named crash points (row 11), in the order a round reaches them.
 FAILPOINTS = (
@@ -424,8 +424,8 @@ class Simulation:
             elif t is PersistVotedProposal:
                 # synced before the vote that follows it leaves (as the driver does)
                 raw = encode_proposal(a.proposal)
-                save_voted_proposal(
-                    node.store, a.height, raw, MAX_VOTED_PROPOSALS, sync=self.cfg.sync_votes
+                VotedProposals(node.store).save(
+                    a.height, raw, MAX_VOTED_PROPOSALS, sync=self.cfg.sync_votes
                 )
             elif t is PersistVote:
                 self._fail(node, "before_sign_state_persist")

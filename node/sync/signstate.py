@@ -65,7 +65,8 @@ def save_sign_state(
 
 
 class VotedProposals:
-    """The voted proposals' keys, kept in memory by their only writer.
+    """The voted proposals' keys, kept in memory by their only writer (the simulator,
+    which keeps no such state, builds one per save: it reads the keys from the store).
 
     Scanning the store's prefix each round instead walked every key deleted since
     LevelDB last compacted it, in its memtable and young tables: 57 us a round at
@@ -102,19 +103,6 @@ class VotedProposals:
         self._keys = [*mine[cut:], key]
         if own:
             self.store.write(batch, sync=sync)
-
-
-def save_voted_proposal(
-    store: KVStore,
-    height: int,
-    proposal: bytes,
-    keep: int,
-    batch: WriteBatch | None = None,
-    sync: bool = True,
-) -> None:
-    """:meth:`VotedProposals.save` for a caller that keeps no state (the simulator): the
-    keys are read from ``store`` first, so ``batch`` must not hold another proposal."""
-    VotedProposals(store).save(height, proposal, keep, batch, sync)
 
 
 def load_sign_state(store: KVStore) -> tuple[SignState | None, list[bytes]]:

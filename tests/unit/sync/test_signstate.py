@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.storage import KVStore, LevelDBStore, WriteBatch
-from node.sync.signstate import VotedProposals, load_sign_state, save_voted_proposal
+from node.sync.signstate import VotedProposals, load_sign_state
 
 KEEP = 3
 
@@ -64,12 +64,13 @@ def test_the_store_keeps_the_last_proposals_of_the_latest_height(
         store.close()
 
 
-def test_the_stateless_form_reads_the_store_each_time() -> None:
+def test_one_per_save_reads_the_store_each_time() -> None:
+    """As the simulator uses it."""
     with tempfile.TemporaryDirectory() as d:
         store = LevelDBStore(d + "/db")
         for n in range(5):
-            save_voted_proposal(store, 7, b"p%d" % n, KEEP)
-        save_voted_proposal(store, 8, b"q", KEEP)
-        save_voted_proposal(store, 8, b"r", KEEP)
+            VotedProposals(store).save(7, b"p%d" % n, KEEP)
+        VotedProposals(store).save(8, b"q", KEEP)
+        VotedProposals(store).save(8, b"r", KEEP)
         assert load_sign_state(store)[1] == [b"q", b"r"]
         store.close()
