@@ -344,9 +344,12 @@ def run_mutations(sender: Sender, server: ServerThread, n: int, seed: int) -> No
             assert server.alive(), server.error
 
 
-def heap() -> int:
-    """Python heap held by the node's own code (h2 keeps a bounded per-connection table of
-    up to 2**16 closed stream ids, which one long-lived fuzz connection keeps filling)."""
+def heap(h: Harness) -> int:
+    """Python heap held by the node's own code once every stream has ended (a stream whose
+    client gave up lives on until its deadline or the stale-stream timeout, and holds its
+    frames meanwhile). h2 keeps a bounded per-connection table of up to 2**16 closed stream
+    ids, which one long-lived fuzz connection keeps filling; it is not node code."""
+    wait_streams_closed(h)
     gc.collect()
     snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, "*/node/*")])
     return sum(stat.size for stat in snap.statistics("filename"))
@@ -372,11 +375,11 @@ def mutation_run(server: ServerThread, errors: Callable[[], list[str]], n: int) 
     tracemalloc.start()
     try:
         run_mutations(sender, server, n // 4, seed=1)  # warm-up: caches fill to their bounds
-        m1 = heap()
+        m1 = heap(h)
         run_mutations(sender, server, n // 4, seed=2)
-        m2 = heap()
+        m2 = heap(h)
         run_mutations(sender, server, n // 2, seed=3)
-        m3 = heap()
+        m3 = heap(h)
     finally:
         tracemalloc.stop()
     assert server.alive(), server.error
