@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError as _PbDecodeError
 
@@ -18,33 +16,6 @@ from node.crypto import sha3_256
 from node.proto.iroha import commands_pb2, primitive_pb2, transaction_pb2
 
 BatchMeta = transaction_pb2.Transaction.Payload.BatchMeta
-
-if TYPE_CHECKING:  # the type checker knows the stdlib one; this one only drops a lock
-    from functools import cached_property
-else:
-
-    class cached_property:
-        """``functools.cached_property`` without its lock (Python 3.12 dropped it too).
-
-        Python 3.11's takes one RLock per property, shared by every instance, on each
-        first access: a transaction's hashes are first read on the event loop and on
-        worker threads alike. A race here is harmless: both threads compute the same
-        pure value and one store wins.
-        """
-
-        def __init__(self, func):
-            self.func = func
-            self.name = func.__name__
-            self.__doc__ = func.__doc__
-
-        def __set_name__(self, owner, name):
-            self.name = name
-
-        def __get__(self, obj, owner=None):
-            if obj is None:
-                return self
-            value = obj.__dict__[self.name] = self.func(obj)
-            return value
 
 
 class DecodeError(ValueError):
@@ -54,13 +25,42 @@ class DecodeError(ValueError):
 class Tx:
     """One transaction; hashes are computed once and cached.
 
-    The wrapped message must not be mutated after the first hash is taken.
+    The wrapped message must not be mutated after the first hash is taken. The cached
+    values are computed on first read, without a lock: a transaction's hashes are read on
+    the event loop and on worker threads alike, and a race is harmless (both threads
+    compute the same pure value and one store wins). Plain slots rather than
+    ``functools.cached_property``, which takes a lock shared by every instance (Python
+    3.11) and which the native build (node.native) cannot compile.
     """
 
-    __slots__ = ("__dict__", "pb")
+    __slots__ = (
+        "_batch_meta",
+        "_created_time",
+        "_hash",
+        "_hash_hex",
+        "_meta_known",
+        "_payload_bytes",
+        "_quorum",
+        "_reduced_hash",
+        "_reduced_payload_bytes",
+        "_signed_by",
+        "_signed_hash",
+        "pb",
+    )
 
     def __init__(self, pb: transaction_pb2.Transaction) -> None:
         self.pb = pb
+        self._payload_bytes: bytes | None = None
+        self._hash: bytes | None = None
+        self._hash_hex: str | None = None
+        self._reduced_payload_bytes: bytes | None = None
+        self._reduced_hash: bytes | None = None
+        self._created_time: int | None = None
+        self._quorum: int | None = None
+        self._batch_meta: BatchMeta | None = None
+        self._meta_known = False
+        self._signed_by: dict[str, bytes] | None = None
+        self._signed_hash: bytes | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Tx:
@@ -74,39 +74,60 @@ class Tx:
     def __repr__(self) -> str:
         return f"Tx({self.hash_hex[:16]}…, creator={self.creator!r})"
 
-    @cached_property
+    @property
     def payload_bytes(self) -> bytes:
         """The exact bytes that are hashed and signed (payload incl. batch meta)."""
-        return self.pb.payload.SerializeToString()
+        v = self._payload_bytes
+        if v is None:
+            v = self._payload_bytes = self.pb.payload.SerializeToString()
+        return v
 
-    @cached_property
+    @property
     def hash(self) -> bytes:
-        return sha3_256(self.payload_bytes)
+        v = self._hash
+        if v is None:
+            v = self._hash = sha3_256(self.payload_bytes)
+        return v
 
-    @cached_property
+    @property
     def hash_hex(self) -> str:
-        return self.hash.hex()
+        v = self._hash_hex
+        if v is None:
+            v = self._hash_hex = self.hash.hex()
+        return v
 
-    @cached_property
+    @property
     def reduced_payload_bytes(self) -> bytes:
-        return self.pb.payload.reduced_payload.SerializeToString()
+        v = self._reduced_payload_bytes
+        if v is None:
+            v = self._reduced_payload_bytes = self.pb.payload.reduced_payload.SerializeToString()
+        return v
 
-    @cached_property
+    @property
     def reduced_hash(self) -> bytes:
-        return sha3_256(self.reduced_payload_bytes)
+        v = self._reduced_hash
+        if v is None:
+            v = self._reduced_hash = sha3_256(self.reduced_payload_bytes)
+        return v
 
     @property
     def creator(self) -> str:
         return self.pb.payload.reduced_payload.creator_account_id
 
-    @cached_property
+    @property
     def created_time(self) -> int:
         # cached: checked at Torii or gossip, again in each proposal, and by the MST pool
-        return self.pb.payload.reduced_payload.created_time
+        v = self._created_time
+        if v is None:
+            v = self._created_time = self.pb.payload.reduced_payload.created_time
+        return v
 
-    @cached_property
+    @property
     def quorum(self) -> int:
-        return self.pb.payload.reduced_payload.quorum
+        v = self._quorum
+        if v is None:
+            v = self._quorum = self.pb.payload.reduced_payload.quorum
+        return v
 
     @property
     def commands(self) -> Sequence[commands_pb2.Command]:
@@ -116,11 +137,14 @@ class Tx:
     def signatures(self) -> Sequence[primitive_pb2.Signature]:
         return self.pb.signatures
 
-    @cached_property
+    @property
     def batch_meta(self) -> BatchMeta | None:
         # cached: batches are regrouped from it at Torii, in each proposal and execution
-        p = self.pb.payload
-        return p.batch if p.HasField("batch") else None
+        if not self._meta_known:
+            p = self.pb.payload
+            self._batch_meta = p.batch if p.HasField("batch") else None
+            self._meta_known = True
+        return self._batch_meta
 
     def signed_by(self) -> dict[str, bytes]:
         """Lower-case public key -> raw signature; one entry per key (duplicates collapse).
@@ -129,26 +153,28 @@ class Tx:
         them; this view is for counting distinct signers. Computed once (Torii counts
         signers twice, execution once more): read it, do not change it.
         """
-        return self._signed_by
-
-    @cached_property
-    def _signed_by(self) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
-        for s in self.pb.signatures:
-            try:
-                out.setdefault(s.public_key.lower(), bytes.fromhex(s.signature))
-            except ValueError:
-                continue
+        out = self._signed_by
+        if out is None:
+            out = {}
+            for s in self.pb.signatures:
+                try:
+                    out.setdefault(s.public_key.lower(), bytes.fromhex(s.signature))
+                except ValueError:
+                    continue
+            self._signed_by = out
         return out
 
     def serialize(self) -> bytes:
         return self.pb.SerializeToString()
 
-    @cached_property
+    @property
     def signed_hash(self) -> bytes:
         """SHA3-256 of the whole message, signatures included: two copies of a transaction
         with other signatures have the same ``hash`` but not the same ``signed_hash``."""
-        return sha3_256(self.serialize())
+        v = self._signed_hash
+        if v is None:
+            v = self._signed_hash = sha3_256(self.serialize())
+        return v
 
 
 class BatchType(enum.IntEnum):
@@ -157,15 +183,34 @@ class BatchType(enum.IntEnum):
     SINGLE = 2  # a transaction without batch meta
 
 
-@dataclass(frozen=True)
 class Batch:
-    txs: tuple[Tx, ...]
-    type: BatchType
+    """Consecutive txs of one batch (or one tx alone); immutable once built."""
 
-    @cached_property
+    __slots__ = ("_batch_hash", "txs", "type")
+
+    def __init__(self, txs: tuple[Tx, ...], type: BatchType) -> None:
+        self.txs = txs
+        self.type = type
+        self._batch_hash: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"Batch(txs={self.txs!r}, type={self.type!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Batch):
+            return NotImplemented
+        return self.txs == other.txs and self.type == other.type
+
+    def __hash__(self) -> int:
+        return hash((self.txs, self.type))
+
+    @property
     def batch_hash(self) -> bytes:
         """Iroha's batch id: the raw reduced hashes of its txs, concatenated (not re-hashed)."""
-        return b"".join(t.reduced_hash for t in self.txs)
+        v = self._batch_hash
+        if v is None:
+            v = self._batch_hash = b"".join(t.reduced_hash for t in self.txs)
+        return v
 
     @property
     def tx_hashes(self) -> tuple[bytes, ...]:
