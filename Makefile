@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: test test-long lint proto devnet devnet-down bench bench-crypto clean
+.PHONY: test test-long lint native proto devnet devnet-down bench bench-crypto clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -12,13 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## test: lint, type-check and run the test suite (creates .venv when missing)
-test: $(STAMP) lint
+## test: lint, type-check and run the test suite on the native build (creates .venv)
+test: $(STAMP) lint native
 	$(BIN)/python -m pytest -q -m "not slow"
 
-## test-long: everything, including long simulation and fault runs
-test-long: $(STAMP) lint
+## test-long: everything, including long simulation and fault runs, then the suite again
+## as plain Python (BAKONG_PURE=1), the fallback when no C compiler is present
+test-long: $(STAMP) lint native
 	BAKONG_LONG=1 $(BIN)/python -m pytest -q
+	BAKONG_PURE=1 $(BIN)/python -m pytest -q -m "not slow"
+
+## native: compile the per-transaction modules with mypyc (skipped when up to date)
+native: $(STAMP)
+	$(BIN)/bakong-node native build
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -26,14 +32,14 @@ lint: $(STAMP)
 	$(BIN)/mypy node devnet
 
 ## devnet: run a 4-validator Bakong network in the foreground (Ctrl-C stops it)
-devnet: $(STAMP)
+devnet: $(STAMP) native
 	$(BIN)/bakong-devnet up --dir .devnet
 
 devnet-down: $(STAMP)
 	$(BIN)/bakong-devnet down --dir .devnet
 
 ## bench: the consensus benchmark matrix; writes benchmarks/results/<date>.md
-bench: $(STAMP)
+bench: $(STAMP) native
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.suite
 
@@ -45,4 +51,5 @@ bench-crypto: $(STAMP)
 	$(BIN)/python benchmarks/crypto.py
 
 clean:
+	-$(BIN)/bakong-node native clean
 	rm -rf $(VENV) .venv-iroha-sdk .pytest_cache .mypy_cache .ruff_cache .hypothesis

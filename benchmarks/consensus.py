@@ -59,6 +59,7 @@ from typing import Any
 
 from benchmarks.ceiling import measure_ceiling
 from benchmarks.loadgen import COMMITTED, FAILED, REJECTED, parse_rate
+from node import native
 from node.crypto import KeyScheme
 
 STATUS_POLL_S = 1.0
@@ -181,12 +182,15 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
         "load1_at_start": round(os.getloadavg()[0], 2),
+        # the validators are started from this tree and environment, so they decide alike
+        "build": native.activate(),
     }
 
 
 # What each shared object a validator runs is, for the CPU split by library (--perf).
 PERF_PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("Python interpreter", ("libpython", "python3")),
+    ("compiled node modules (mypyc)", ("_native__mypyc",)),
     ("Ed25519 signatures (libsodium)", ("_sodium",)),
     ("protobuf (upb)", ("_message",)),
     ("kernel (sockets, scheduling, fsync)", ("[kernel",)),

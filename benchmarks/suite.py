@@ -163,7 +163,8 @@ def write_report(
         f"# Consensus benchmark, {day}\n",
         f"Machine: {facts['cpu']}, {facts['cores']} cores, Python {facts['python']}, "
         f"{facts['os']} (load average {facts['load1_at_start']} at start; the machine is "
-        "shared, so figures move between runs).\n",
+        "shared, so figures move between runs). Node build: "
+        f"{facts.get('build', 'unknown')} (`native` = the mypyc-compiled modules).\n",
         f"Each scenario: a fresh devnet on loopback, {args.warmup:g} s warm-up, "
         f"{args.duration:g} s measured; the load generator (1,000 accounts, pre-signed "
         "transfers, ListTorii chunks of 100 plus every tenth chunk as single Torii calls) "
@@ -208,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     day = datetime.date.today().isoformat()
     raw_dir = ROOT / "out" / day
     facts = machine()
-    print(f"machine: {facts['cpu']}, {facts['cores']} cores, Python {facts['python']}")
+    print(
+        f"machine: {facts['cpu']}, {facts['cores']} cores, Python {facts['python']}, "
+        f"node build: {facts['build']}"
+    )
     results: list[tuple[Scenario, dict[str, Any]]] = []
     for sc in SCENARIOS:
         if args.only and sc.name not in args.only:

@@ -7,4 +7,8 @@ and ``validation`` are the pure foundations; ``net`` and ``sync`` connect valida
 ``sim`` runs whole clusters deterministically. See DESIGN.md in the shared folder.
 """
 
+from node import native as _native
+
 __version__ = "0.1.0"
+
+_native.activate()  # before any compiled module loads: a stale build must not run

@@ -22,6 +22,7 @@ from typing import Any
 
 import trio
 
+from node import native
 from node.api.grpc import GrpcServer
 from node.api.http import HttpEndpoint
 from node.api.torii import ToriiService
@@ -315,6 +316,7 @@ class Node:
             "torii_ready": self.torii_ready,
             "isolated": self.isolated,
             "uptime_s": round(time.time() - self.started, 1),
+            "build": native.mode(),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "net": self._net_stats(),
             "dropped": dict(self.driver.dropped),
@@ -392,6 +394,7 @@ class Node:
                 p2p=p2p,
                 metrics=cfg.metrics_listen,
                 validators=len(self.validators),
+                build=native.mode(),
             )
             task_status.started()
             try:

@@ -76,6 +76,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(e))
 
 
+def cmd_native(args: argparse.Namespace) -> int:
+    from node import native
+
+    if args.action == "build":
+        native.build(args.force)  # a failed build is no error: the node runs as plain Python
+    elif args.action == "clean":
+        print(f"native build: removed {native.clean()} files")
+    else:
+        print(native.activate())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bakong-node", description="bakong-node validator")
     sub = p.add_subparsers(dest="command", required=True)
@@ -98,6 +110,10 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a validator")
     r.add_argument("--config", required=True)
     r.set_defaults(func=cmd_run)
+    n = sub.add_parser("native", help="the mypyc build of the per-transaction modules")
+    n.add_argument("action", choices=("build", "status", "clean"))
+    n.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    n.set_defaults(func=cmd_native)
     return p
 
 

@@ -55,8 +55,9 @@ from node.storage.kv import KVReader
 STATE_PREFIX = b"w"
 DOMAIN = b"wd/"
 ACCOUNT = b"wa/"
-SIGNATORY = b"ws/"
-ACCOUNT_ROLE = b"wR/"
+# annotated: wsv reads these at import time, through an import cycle mypyc cannot infer
+SIGNATORY: bytes = b"ws/"
+ACCOUNT_ROLE: bytes = b"wR/"
 ROLE = b"wr/"
 GRANT = b"wg/"
 ASSET = b"wx/"

@@ -1,0 +1,225 @@
+"""The native build: which modules mypyc compiles to C, the build, and the stale-build guard.
+
+mypyc (part of mypy, which already checks these modules under ``--strict``) compiles typed
+Python to C extensions. The per-transaction paths (stateless checks, execution, the
+world-state view, storage, the consensus and ordering cores) then spend less time in the
+interpreter; the README gives the measured gain. ``make native`` builds, and every make
+target that runs the node or its tests builds first; without a C compiler the node runs
+as plain Python, which is always correct, only slower.
+
+The extensions sit next to their sources (``node/state/wsv.cpython-311-*.so``), and
+Python prefers them to the ``.py``. Compiled modules call each other directly, not
+through the import system, so a build is all or nothing: :func:`activate` (run by
+``node/__init__``) loads every listed module from source when any source differs from
+what was compiled (an edit or a checkout since the build), and says so once on stderr.
+``BAKONG_PURE=1`` loads them from source on purpose.
+
+    bakong-node native build | status | clean
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import io
+import json
+import os
+import sys
+import sysconfig
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+# Pure, typed modules on the per-transaction path. Left out: anything with async code
+# (trio drives it); node/crypto/keys.py, whose verify takes any junk by contract, which
+# compiled argument checks would turn into TypeErrors; node/consensus/pipeline.py (its
+# generic frozen dataclasses fail to load compiled); package __init__ files (so the
+# guard routes plain modules only).
+MODULES: tuple[str, ...] = (
+    "node.config",
+    "node.model.block",
+    "node.model.round",
+    "node.model.tx",
+    "node.validation.stateless",
+    "node.state.amount",
+    "node.state.commands",
+    "node.state.execute",
+    "node.state.genesis",
+    "node.state.keys",
+    "node.state.ledger",
+    "node.state.permissions",
+    "node.state.queries",
+    "node.state.records",
+    "node.state.settings",
+    "node.state.wsv",
+    "node.storage.cache",
+    "node.storage.kv",
+    "node.storage.leveldb",
+    "node.storage.memory",
+    "node.ordering.cache",
+    "node.ordering.service",
+    "node.consensus.codec",
+    "node.consensus.supermajority",
+    "node.consensus.vote",
+    "node.consensus.yac",
+    "node.runtime.admission",
+    "node.runtime.chain",
+    "node.runtime.codec",
+    "node.net.framing",
+    "node.sync.certificate",
+    "node.sync.signstate",
+)
+GROUP = "node._native"  # the shared library every compiled module loads
+MANIFEST = ROOT / "node" / "_native.json"  # source digests the build was made from
+PURE_ENV = "BAKONG_PURE"
+
+_state: dict[str, str] = {"mode": "unknown"}
+
+
+def source(module: str) -> Path:
+    return ROOT.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def extension(module: str) -> Path:
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    return ROOT.joinpath(*module.split(".")).with_name(module.rsplit(".", 1)[1] + suffix)
+
+
+def digests() -> dict[str, str]:
+    return {m: hashlib.sha256(source(m).read_bytes()).hexdigest() for m in MODULES}
+
+
+def built() -> bool:
+    """Some compiled extension is on disk (current or not)."""
+    return any(extension(m).exists() for m in MODULES)
+
+
+def stale_reason() -> str | None:
+    """Why the build on disk must not run, or None when it matches the sources."""
+    try:
+        recorded = json.loads(MANIFEST.read_text())
+    except (OSError, ValueError):
+        return "no build manifest"
+    if recorded.get("python") != sys.version.split()[0]:
+        return f"built for Python {recorded.get('python')}"
+    want = recorded.get("sources", {})
+    for m, digest in digests().items():
+        if want.get(m) != digest:
+            return f"{source(m).relative_to(ROOT)} changed since the build"
+        if not extension(m).exists():
+            return f"{extension(m).name} is missing"
+    return None
+
+
+class _SourceFirst(importlib.abc.MetaPathFinder):
+    """Loads the listed modules from their .py files, past the extensions beside them."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in MODULES:
+            return None
+        return importlib.util.spec_from_file_location(fullname, source(fullname))
+
+
+def activate() -> str:
+    """Decide once per process whether the compiled modules may load; returns the mode:
+    "native", "pure" (no build, or BAKONG_PURE=1) or "pure (stale build: ...)"."""
+    if _state["mode"] != "unknown":
+        return _state["mode"]
+    if not built():
+        mode = "pure"
+    elif os.environ.get(PURE_ENV, "") not in ("", "0"):
+        mode = f"pure ({PURE_ENV}=1)"
+    else:
+        why = stale_reason()
+        mode = "native" if why is None else f"pure (stale build: {why}; run `make native`)"
+        if why is not None:
+            print(f"bakong-node: compiled modules not used: {why}", file=sys.stderr)
+    if mode != "native":
+        loaded = [m for m in MODULES if m in sys.modules]
+        if loaded:  # too late to choose; only a bug in import order gets here
+            raise ImportError(f"compiled modules imported before the build check: {loaded}")
+        if built():
+            sys.meta_path.insert(0, _SourceFirst())
+    _state["mode"] = mode
+    return mode
+
+
+def mode() -> str:
+    return _state["mode"]
+
+
+# --- building ---------------------------------------------------------------------------
+
+
+def clean() -> int:
+    removed = 0
+    for m in MODULES:
+        if extension(m).exists():
+            extension(m).unlink()
+            removed += 1
+    for lib in (ROOT / "node").glob("_native__mypyc*"):
+        lib.unlink()
+        removed += 1
+    MANIFEST.unlink(missing_ok=True)
+    return removed
+
+
+def build(force: bool = False) -> bool:
+    """Compile MODULES in place; True when a current build is on disk afterwards."""
+    if not force and built() and stale_reason() is None:
+        print("native build: up to date")
+        return True
+    try:
+        from mypyc.build import mypycify
+        from setuptools import Distribution  # type: ignore[import-untyped]
+    except ImportError as e:
+        print(f"native build: skipped, {e.name} is not installed; running as plain Python")
+        return False
+    clean()
+    started = time.monotonic()
+    print(f"native build: compiling {len(MODULES)} modules with mypyc (about a minute)...")
+    sys.stdout.flush()
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # mypyc names modules by their path from here
+    try:
+        config = ROOT / ".venv" / "native-build" / "mypy.ini"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        # The project's mypy settings warn on unused sections, which mypyc treats as errors.
+        config.write_text(
+            "[mypy]\npython_version = 3.11\nignore_missing_imports = True\n"
+            "[mypy-node.proto.*]\nignore_errors = True\n"
+        )
+        paths = [str(source(m).relative_to(ROOT)) for m in MODULES]
+        notes = io.StringIO()  # mypyc's notes (shown only if it fails)
+        try:
+            with contextlib.redirect_stdout(notes):
+                exts = mypycify(
+                    ["--config-file", str(config), *paths], opt_level="3", group_name=GROUP
+                )
+        except (Exception, SystemExit):
+            print(notes.getvalue(), end="")
+            raise
+        dist = Distribution({"name": "bakong-node-native", "ext_modules": exts})
+        cmd = dist.get_command_obj("build_ext")
+        cmd.inplace = True
+        cmd.build_temp = str(config.parent / "temp")
+        cmd.ensure_finalized()
+        cmd.run()
+    except (Exception, SystemExit) as e:  # a compiler error must not stop the node
+        clean()
+        print(f"native build: failed ({e!r}); running as plain Python")
+        return False
+    finally:
+        os.chdir(cwd)
+    MANIFEST.write_text(
+        json.dumps({"python": sys.version.split()[0], "sources": digests()}, indent=1) + "\n"
+    )
+    print(f"native build: done in {time.monotonic() - started:.0f} s")
+    return True

@@ -1,0 +1,95 @@
+"""The native build's guard (node/native.py): a build that does not match the sources
+never runs. Each case imports a copy of the ``node`` package in a fresh interpreter."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from node import native
+
+SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
+PROBE = (
+    "import node.native as n, node.state.wsv as w, node.state.ledger as l; "
+    "print(n.mode()); print(w.__file__); print(l.__file__)"
+)
+
+
+def copy_of_node(tmp_path: Path) -> Path:
+    shutil.copytree(
+        native.ROOT / "node", tmp_path / "node", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return tmp_path
+
+
+def probe(root: Path, **env: str) -> tuple[str, str, str, str]:
+    """(mode, wsv's file, ledger's file, stderr) of a fresh import from ``root``."""
+    environ = {k: v for k, v in os.environ.items() if k != native.PURE_ENV}
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=root,
+        env={**environ, "PYTHONPATH": str(root), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    mode, wsv, ledger = proc.stdout.splitlines()
+    return mode, wsv, ledger, proc.stderr
+
+
+def test_the_module_list_holds_only_plain_synchronous_modules() -> None:
+    for m in native.MODULES:
+        src = native.source(m)
+        assert src.is_file() and src.name != "__init__.py", m
+        text = src.read_text()
+        assert "async def" not in text and "import trio" not in text, m
+    assert len(set(native.MODULES)) == len(native.MODULES)
+
+
+def test_a_stale_or_refused_build_is_never_loaded(tmp_path: Path) -> None:
+    root = copy_of_node(tmp_path)
+    # Not a loadable extension: importing it would fail, so each import below shows the
+    # guard routed the module to its source.
+    bogus = native.extension("node.state.wsv").relative_to(native.ROOT)
+    (root / bogus).write_bytes(b"not a shared object")
+    (root / native.MANIFEST.relative_to(native.ROOT)).write_text('{"python": "0", "sources": {}}')
+    mode, wsv, ledger, err = probe(root)
+    assert mode.startswith("pure (stale build: built for Python 0")
+    assert wsv.endswith("wsv.py") and ledger.endswith("ledger.py")
+    assert "compiled modules not used" in err
+    mode, wsv, _, err = probe(root, BAKONG_PURE="1")
+    assert mode == "pure (BAKONG_PURE=1)" and wsv.endswith("wsv.py") and err == ""
+
+
+def test_no_build_means_plain_python_quietly(tmp_path: Path) -> None:
+    root = copy_of_node(tmp_path)
+    for so in list((root / "node").rglob(f"*{SUFFIX}")):
+        so.unlink()
+    mode, wsv, _, err = probe(root)
+    assert (mode, err) == ("pure", "") and wsv.endswith("wsv.py")
+
+
+@pytest.mark.skipif(
+    not (native.built() and native.stale_reason() is None),
+    reason="no current native build here (`make native`; it needs a C compiler)",
+)
+def test_a_current_build_runs_and_an_edit_turns_it_off(tmp_path: Path) -> None:
+    root = copy_of_node(tmp_path)
+    mode, wsv, ledger, err = probe(root)
+    assert mode == "native" and err == ""
+    assert wsv.endswith(SUFFIX) and ledger.endswith(SUFFIX)
+    # One changed source turns off every compiled module: they call each other directly.
+    amount = root / "node" / "state" / "amount.py"
+    amount.write_text(amount.read_text() + "\n# edited after the build\n")
+    mode, wsv, ledger, err = probe(root)
+    assert mode.startswith("pure (stale build: node/state/amount.py changed")
+    assert wsv.endswith("wsv.py") and ledger.endswith("ledger.py")
+    assert "node/state/amount.py changed since the build" in err
