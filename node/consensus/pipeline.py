@@ -411,7 +411,16 @@ class Pipeline(Generic[B, P, K]):
                 delay = max(1, self.config.proposal_timeout_ms // 2)
                 return [SetTimer("order", round_, 0, delay)]
             return []
-        return self._answer_proposal(sender, round_)
+        # Batches are here: whoever already waits for this round's proposal gets it now,
+        # this node among them, not at the "order" timer. Otherwise the peers asking
+        # after the batches arrived could commit the block before this node (and the
+        # earlier askers) even executed it: it would then fetch the block by sync, and
+        # its Torii would lose the stateful status and reason of each rejected tx.
+        out: list[PipelineAction[B, P, K]] = []
+        asking = [r for r in self._waiting.pop(round_, []) if r != sender] + [sender]
+        for requester in sorted(asking, key=lambda r: r == self.me):  # sends before executing
+            out.extend(self._answer_proposal(requester, round_))
+        return out
 
     def _answer_proposal(self, to: str, round_: Round) -> list[PipelineAction[B, P, K]]:
         proposal = self.serve_proposal(round_)

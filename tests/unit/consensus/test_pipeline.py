@@ -306,3 +306,29 @@ def test_step_work_of_block_sync_is_unbounded() -> None:
     pipe.start(now_ms=0)
     assert pipe.step_work(MessageReceived(keys[1], BlockRequestMsg(1, 10), 1)) > 10**9
     assert pipe.step_work(MessageReceived(keys[1], BlockResponseMsg((), 0), 1)) > 10**9
+
+
+def test_batches_arriving_answer_every_waiting_requester_at_once() -> None:
+    # The ordering peer of 1:0 has nothing to order: it and an early asker wait for the
+    # "order" timer. A batch arrives, then a later peer asks: all three get the proposal
+    # now. Before, only the later asker did, and the others (the ordering peer itself
+    # among them) could see the block committed before they had even executed it.
+    r = Round(1, 0)
+    for me in range(4):
+        pipe, keys, _ = make(4, me)
+        if pipe.orderer(r) == pipe.me:
+            break
+    early, late = [k for k in keys if k != pipe.me][:2]
+    started = pipe.start(now_ms=0)
+    assert any(isinstance(a, SetTimer) and a.kind == "order" for a in started)
+    assert pipe.step(MessageReceived(early, ProposalRequestMsg(r), 1)) == []
+    assert pipe.submit(tx(1)) is AddResult.ACCEPTED
+    out = pipe.step(MessageReceived(late, ProposalRequestMsg(r), 2))
+    sent = [a.to for a in out if isinstance(a, Send) and isinstance(a.message, ProposalResponseMsg)]
+    assert sorted(sent) == sorted([early, late])
+    own = [i for i, a in enumerate(out) if isinstance(a, PersistVotedProposal)]
+    assert own, "the ordering peer executes its proposal now, not at the timer"
+    last_send = max(i for i, a in enumerate(out) if isinstance(a, Send) and a.to in sent)
+    assert last_send < own[0]  # the proposal goes out before this node executes it
+    # the timer then finds nobody waiting
+    assert pipe.step(TimerExpired("order", r, 0, 500)) == []
