@@ -189,7 +189,7 @@ def build(force: bool = False) -> bool:
     cwd = os.getcwd()
     os.chdir(ROOT)  # mypyc names modules by their path from here
     try:
-        config = ROOT / ".venv" / "native-build" / "mypy.ini"
+        config = ROOT / "build" / "native" / "mypy.ini"  # build/ is git-ignored
         config.parent.mkdir(parents=True, exist_ok=True)
         # The project's mypy settings warn on unused sections, which mypyc treats as errors.
         config.write_text(
