@@ -95,8 +95,8 @@ def digests() -> dict[str, str]:
 
 
 def built() -> bool:
-    """Some compiled extension is on disk (current or not)."""
-    return any(extension(m).exists() for m in MODULES)
+    """Some compiled extension is on disk (current or not, listed or not)."""
+    return bool(_on_disk())
 
 
 def stale_reason() -> str | None:
@@ -107,6 +107,9 @@ def stale_reason() -> str | None:
         return "no build manifest"
     if recorded.get("python") != sys.version.split()[0]:
         return f"built for Python {recorded.get('python')}"
+    unlisted = sorted(set(_on_disk()) - set(MODULES))
+    if unlisted:
+        return f"{unlisted[0]} is compiled but no longer listed"
     want = recorded.get("sources", {})
     for m, digest in digests().items():
         if want.get(m) != digest:
@@ -116,13 +119,27 @@ def stale_reason() -> str | None:
     return None
 
 
+def _on_disk() -> list[str]:
+    """Modules of the node package with an extension beside their source."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    out = []
+    for ext in (ROOT / "node").rglob(f"*{suffix}"):
+        src = ext.with_name(ext.name[: -len(suffix)] + ".py")
+        if src.exists():
+            out.append(".".join(src.relative_to(ROOT).with_suffix("").parts))
+    return out
+
+
 class _SourceFirst(importlib.abc.MetaPathFinder):
-    """Loads the listed modules from their .py files, past the extensions beside them."""
+    """Loads compiled modules from their .py files, past the extensions beside them."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in MODULES:
+        if fullname not in self.names:
             return None
         return importlib.util.spec_from_file_location(fullname, source(fullname))
 
@@ -142,11 +159,12 @@ def activate() -> str:
         if why is not None:
             print(f"bakong-node: compiled modules not used: {why}", file=sys.stderr)
     if mode != "native":
-        loaded = [m for m in MODULES if m in sys.modules]
+        names = set(MODULES) | set(_on_disk())
+        loaded = [m for m in names if m in sys.modules]
         if loaded:  # too late to choose; only a bug in import order gets here
             raise ImportError(f"compiled modules imported before the build check: {loaded}")
         if built():
-            sys.meta_path.insert(0, _SourceFirst())
+            sys.meta_path.insert(0, _SourceFirst(names))
     _state["mode"] = mode
     return mode
 
@@ -160,10 +178,9 @@ def mode() -> str:
 
 def clean() -> int:
     removed = 0
-    for m in MODULES:
-        if extension(m).exists():
-            extension(m).unlink()
-            removed += 1
+    for m in _on_disk():  # listed or not: an extension left behind would still load
+        extension(m).unlink()
+        removed += 1
     for lib in (ROOT / "node").glob("_native__mypyc*"):
         lib.unlink()
         removed += 1

@@ -69,6 +69,30 @@ def test_a_stale_or_refused_build_is_never_loaded(tmp_path: Path) -> None:
     assert mode == "pure (BAKONG_PURE=1)" and wsv.endswith("wsv.py") and err == ""
 
 
+def test_an_extension_left_for_an_unlisted_module_is_not_loaded(tmp_path: Path) -> None:
+    root = copy_of_node(tmp_path)
+    for so in list((root / "node").rglob(f"*{SUFFIX}")):
+        so.unlink()
+    assert "node.runtime.clock" not in native.MODULES
+    bogus = native.extension("node.runtime.clock").relative_to(native.ROOT)
+    (root / bogus).write_bytes(b"not a shared object")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import node.runtime.clock as c, node.native as n; print(c.__file__)",
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("clock.py"), proc.stderr
+    assert "compiled modules not used" in proc.stderr
+
+
 def test_no_build_means_plain_python_quietly(tmp_path: Path) -> None:
     root = copy_of_node(tmp_path)
     for so in list((root / "node").rglob(f"*{SUFFIX}")):
