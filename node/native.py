@@ -77,6 +77,7 @@ MODULES: tuple[str, ...] = (
 GROUP = "node._native"  # the shared library every compiled module loads
 MANIFEST = ROOT / "node" / "_native.json"  # source digests the build was made from
 PURE_ENV = "BAKONG_PURE"
+SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 
 _state: dict[str, str] = {"mode": "unknown"}
 
@@ -86,8 +87,7 @@ def source(module: str) -> Path:
 
 
 def extension(module: str) -> Path:
-    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    return ROOT.joinpath(*module.split(".")).with_name(module.rsplit(".", 1)[1] + suffix)
+    return ROOT.joinpath(*module.split(".")).with_name(module.rsplit(".", 1)[1] + SUFFIX)
 
 
 def digests() -> dict[str, str]:
@@ -99,15 +99,16 @@ def built() -> bool:
     return bool(_on_disk())
 
 
-def stale_reason() -> str | None:
-    """Why the build on disk must not run, or None when it matches the sources."""
+def stale_reason(on_disk: list[str] | None = None) -> str | None:
+    """Why the build on disk must not run, or None when it matches the sources.
+    ``on_disk``: :func:`_on_disk`, when the caller has it already."""
     try:
         recorded = json.loads(MANIFEST.read_text())
     except (OSError, ValueError):
         return "no build manifest"
     if recorded.get("python") != sys.version.split()[0]:
         return f"built for Python {recorded.get('python')}"
-    unlisted = sorted(set(_on_disk()) - set(MODULES))
+    unlisted = sorted(set(_on_disk() if on_disk is None else on_disk) - set(MODULES))
     if unlisted:
         return f"{unlisted[0]} is compiled but no longer listed"
     want = recorded.get("sources", {})
@@ -121,10 +122,9 @@ def stale_reason() -> str | None:
 
 def _on_disk() -> list[str]:
     """Modules of the node package with an extension beside their source."""
-    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     out = []
-    for ext in (ROOT / "node").rglob(f"*{suffix}"):
-        src = ext.with_name(ext.name[: -len(suffix)] + ".py")
+    for ext in (ROOT / "node").rglob(f"*{SUFFIX}"):
+        src = ext.with_name(ext.name[: -len(SUFFIX)] + ".py")
         if src.exists():
             out.append(".".join(src.relative_to(ROOT).with_suffix("").parts))
     return out
@@ -149,21 +149,22 @@ def activate() -> str:
     "native", "pure" (no build, or BAKONG_PURE=1) or "pure (stale build: ...)"."""
     if _state["mode"] != "unknown":
         return _state["mode"]
-    if not built():
+    on_disk = _on_disk()
+    if not on_disk:
         mode = "pure"
     elif os.environ.get(PURE_ENV, "") not in ("", "0"):
         mode = f"pure ({PURE_ENV}=1)"
     else:
-        why = stale_reason()
+        why = stale_reason(on_disk)
         mode = "native" if why is None else f"pure (stale build: {why}; run `make native`)"
         if why is not None:
             print(f"bakong-node: compiled modules not used: {why}", file=sys.stderr)
     if mode != "native":
-        names = set(MODULES) | set(_on_disk())
+        names = set(MODULES) | set(on_disk)
         loaded = [m for m in names if m in sys.modules]
         if loaded:  # too late to choose; only a bug in import order gets here
             raise ImportError(f"compiled modules imported before the build check: {loaded}")
-        if built():
+        if on_disk:
             sys.meta_path.insert(0, _SourceFirst(names))
     _state["mode"] = mode
     return mode

@@ -7,14 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
 from node import native
 
-SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
+SUFFIX = native.SUFFIX
 PROBE = (
     "import node.native as n, node.state.wsv as w, node.state.ledger as l; "
     "print(n.mode()); print(w.__file__); print(l.__file__)"
