@@ -327,3 +327,42 @@ def test_mixed_load_spreads_single_calls_over_every_validator() -> None:
         (singles if single else lists)[target] += 1
     assert singles == {t: 2 for t in targets}
     assert lists == {t: 18 for t in targets}
+
+
+async def test_closed_loop_waits_for_finals_and_stops_on_time() -> None:
+    """At max rate a sender with a full window waits until txs become final (no polling
+    loop), sends again as soon as they do, and still stops at the end of the run."""
+    import trio
+
+    cfg = loadgen.LoadConfig(toriis=["v0"], rate=None, duration=0.6, batch=100, window=200)
+    gen = loadgen.LoadGenerator(
+        cfg, [b"tx"] * 1000, [bytes([i]) * 32 for i in range(256)], None, "v0"
+    )
+    sent: list[tuple[float, range]] = []
+
+    async def send(idx: range) -> None:
+        sent.append((trio.current_time() - gen.t0, idx))
+
+    looks = 0
+    outstanding = gen.outstanding
+
+    def counted() -> int:
+        nonlocal looks
+        looks += 1
+        return outstanding()
+
+    gen._send = send  # type: ignore[method-assign]
+    gen.outstanding = counted  # type: ignore[method-assign]
+    gen.t0 = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(gen._closed_sender)
+        await trio.sleep(0.2)
+        assert [s[1] for s in sent] == [range(0, 100), range(100, 200)]  # window full
+        assert looks <= 4  # it slept through the full window instead of re-checking
+        gen._fail(range(0, 100))  # 100 txs final: room for one more chunk
+        await trio.sleep(0.05)
+        assert [s[1] for s in sent][2:] == [range(200, 300)]
+        assert sent[2][0] < 0.25
+    ended = trio.current_time() - gen.t0
+    assert 0.6 <= ended < 0.8  # left at the deadline with the window still full
+    assert gen.outstanding() == 200
