@@ -66,28 +66,52 @@ def verify(public_key: str, message: bytes, signature: bytes) -> bool:
         return False
 
 
+# Public keys already found well formed (hex form as sent -> scheme, raw key). Every
+# signature check needs the key's scheme and bytes; a payment network's transactions come
+# from a few thousand keys, so a look-up replaces two regex matches and a hex decode.
+# Bounded (emptied when full); only well-formed keys are kept, so junk cannot fill it.
+_KNOWN_KEYS_MAX = 65_536
+_known_keys: dict[str, tuple[KeyScheme, bytes]] = {}
+
+
+def _key_of(public_key: str) -> tuple[KeyScheme, bytes] | None:
+    known = _known_keys.get(public_key)
+    if known is not None:
+        return known
+    scheme = scheme_of(public_key)
+    if scheme is None:
+        return None
+    hex_key = public_key if scheme is KeyScheme.ED25519_SHA3 else public_key[6:]
+    known = (scheme, bytes.fromhex(hex_key))
+    if len(_known_keys) >= _KNOWN_KEYS_MAX:
+        _known_keys.clear()
+    _known_keys[public_key] = known
+    return known
+
+
 def _verify(public_key: str, message: bytes, signature: bytes) -> bool:
     if not isinstance(message, bytes | bytearray | memoryview):
         return False
     if not isinstance(signature, bytes | bytearray | memoryview):
         return False
+    if not isinstance(public_key, str):
+        return False
     message = bytes(message)
     signature = bytes(signature)
     if len(signature) != SIGNATURE_BYTES:
         return False
-    scheme = scheme_of(public_key)
+    known = _key_of(public_key)
+    if known is None:
+        return False
+    scheme, key = known
     if scheme is KeyScheme.ED25519_SHA3:
-        key = bytes.fromhex(public_key)
         return ed25519_sha3.verify(key, sha3_256(message), signature)
-    if scheme is KeyScheme.ED25519:
-        key = bytes.fromhex(public_key[len(MULTIHASH_ED25519_PREFIX) :])
-        # libsodium's verify: S < L, canonical non-small-order A and R, cofactorless.
-        try:
-            _sodium.crypto_sign_open(signature + message, key)
-        except BadSignatureError:
-            return False
-        return True
-    return False
+    # libsodium's verify: S < L, canonical non-small-order A and R, cofactorless.
+    try:
+        _sodium.crypto_sign_open(signature + message, key)
+    except BadSignatureError:
+        return False
+    return True
 
 
 def _derive(seed: bytes, scheme: KeyScheme) -> tuple[str, bytes]:

@@ -180,3 +180,27 @@ def test_bytes_like_inputs_accepted() -> None:
     sig = pair.sign(b"abc")
     assert verify(pair.public_key, bytearray(b"abc"), memoryview(sig))  # type: ignore[arg-type]
     assert not verify(pair.public_key, "abc", sig)  # type: ignore[arg-type]
+
+
+def test_key_cache_keeps_only_well_formed_keys_and_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """verify() remembers decoded keys; junk keys must not enter, the cache must stay
+    within its bound, and a remembered key still rejects a wrong signature."""
+    from node.crypto import keys
+
+    monkeypatch.setattr(keys, "_known_keys", {})
+    monkeypatch.setattr(keys, "_KNOWN_KEYS_MAX", 4)
+    rng = random.Random(RNG_SEED)
+    pairs = [KeyPair.generate(scheme, rng) for scheme in KeyScheme for _ in range(3)]
+    for junk in ("", "ed0120" + "zz" * 32, "ab" * 31, " " + "ab" * 32, "ED0120"):
+        assert not verify(junk, b"m", b"\x00" * 64)
+    assert keys._known_keys == {}
+    for _ in range(2):  # the second pass reads remembered keys
+        for p in pairs:
+            assert verify(p.public_key, b"m", p.sign(b"m"))
+            assert not verify(p.public_key, b"m", p.sign(b"other"))
+            assert 0 < len(keys._known_keys) <= 4
+    last = pairs[-1]
+    assert keys._known_keys[last.public_key][0] is last.scheme
+    assert verify(last.public_key.upper().replace("ED0120", "ed0120"), b"m", last.sign(b"m"))
