@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from typing import Any
 
 from google.protobuf.message import DecodeError as _PbDecodeError
 
@@ -16,6 +17,10 @@ from node.crypto import sha3_256
 from node.proto.iroha import commands_pb2, primitive_pb2, transaction_pb2
 
 BatchMeta = transaction_pb2.Transaction.Payload.BatchMeta
+ReducedPayload = transaction_pb2.Transaction.Payload.ReducedPayload
+# A command as (the name of its set oneof field or None, that field's message or the
+# Command itself when none is set).
+CommandPair = tuple[str | None, Any]
 
 
 class DecodeError(ValueError):
@@ -31,10 +36,15 @@ class Tx:
     compute the same pure value and one store wins). Plain slots rather than
     ``functools.cached_property``, which takes a lock shared by every instance (Python
     3.11) and which the native build (node.native) cannot compile.
+
+    Sub-messages read often (the reduced payload, each command's set field) are kept
+    too: every protobuf attribute read builds a new Python wrapper, and stateless checks,
+    execution and commit each walk the same paths; read them through this class.
     """
 
     __slots__ = (
         "_batch_meta",
+        "_commands",
         "_created_time",
         "_hash",
         "_hash_hex",
@@ -43,8 +53,10 @@ class Tx:
         "_quorum",
         "_reduced_hash",
         "_reduced_payload_bytes",
+        "_rp",
         "_signed_by",
         "_signed_hash",
+        "_size",
         "pb",
     )
 
@@ -57,6 +69,9 @@ class Tx:
         self._reduced_hash: bytes | None = None
         self._created_time: int | None = None
         self._quorum: int | None = None
+        self._rp: ReducedPayload | None = None
+        self._commands: list[CommandPair] | None = None
+        self._size = -1  # serialized size, known once signed_hash was taken
         self._batch_meta: BatchMeta | None = None
         self._meta_known = False
         self._signed_by: dict[str, bytes] | None = None
@@ -100,7 +115,7 @@ class Tx:
     def reduced_payload_bytes(self) -> bytes:
         v = self._reduced_payload_bytes
         if v is None:
-            v = self._reduced_payload_bytes = self.pb.payload.reduced_payload.SerializeToString()
+            v = self._reduced_payload_bytes = self.reduced_payload.SerializeToString()
         return v
 
     @property
@@ -111,27 +126,46 @@ class Tx:
         return v
 
     @property
+    def reduced_payload(self) -> ReducedPayload:
+        v = self._rp
+        if v is None:
+            v = self._rp = self.pb.payload.reduced_payload
+        return v
+
+    @property
     def creator(self) -> str:
-        return self.pb.payload.reduced_payload.creator_account_id
+        return self.reduced_payload.creator_account_id
 
     @property
     def created_time(self) -> int:
         # cached: checked at Torii or gossip, again in each proposal, and by the MST pool
         v = self._created_time
         if v is None:
-            v = self._created_time = self.pb.payload.reduced_payload.created_time
+            v = self._created_time = self.reduced_payload.created_time
         return v
 
     @property
     def quorum(self) -> int:
         v = self._quorum
         if v is None:
-            v = self._quorum = self.pb.payload.reduced_payload.quorum
+            v = self._quorum = self.reduced_payload.quorum
         return v
 
     @property
     def commands(self) -> Sequence[commands_pb2.Command]:
-        return self.pb.payload.reduced_payload.commands
+        return self.reduced_payload.commands
+
+    def command_pairs(self) -> list[CommandPair]:
+        """Each command as (name of its set field, that field's message), or (None, the
+        Command) when none is set; built once (checked, then executed, on every node)."""
+        v = self._commands
+        if v is None:
+            v = []
+            for cmd in self.reduced_payload.commands:
+                kind = cmd.WhichOneof("command")
+                v.append((kind, cmd if kind is None else getattr(cmd, kind)))
+            self._commands = v
+        return v
 
     @property
     def signatures(self) -> Sequence[primitive_pb2.Signature]:
@@ -173,8 +207,17 @@ class Tx:
         with other signatures have the same ``hash`` but not the same ``signed_hash``."""
         v = self._signed_hash
         if v is None:
-            v = self._signed_hash = sha3_256(self.serialize())
+            raw = self.serialize()
+            self._size = len(raw)
+            v = self._signed_hash = sha3_256(raw)
         return v
+
+    @property
+    def size(self) -> int:
+        """Serialized size in bytes (``ByteSize()``, free once ``signed_hash`` was taken)."""
+        if self._size < 0:
+            self._size = self.pb.ByteSize()
+        return self._size
 
 
 class BatchType(enum.IntEnum):

@@ -284,7 +284,7 @@ class ConsensusDriver:
             chunk: list[Batch] = []
             size = 0
             for b in pending:
-                n = sum(t.pb.ByteSize() for t in b.txs)
+                n = sum(t.size for t in b.txs)
                 if chunk and size + n > max_frame:
                     self.net.broadcast(codec.encode(BatchesMsg(tuple(chunk)), max_frame))
                     chunk, size = [], 0

@@ -80,21 +80,20 @@ def check_signatures(wsv: WorldStateView, creator: str, tx: Tx) -> TxError | Non
 def apply_tx(ctx: ExecContext, tx: Tx) -> TxError | None:
     """Run one transaction inside its own savepoint; roll it back on failure."""
     wsv = ctx.wsv
-    creator = ctx.creator = tx.pb.payload.reduced_payload.creator_account_id
+    creator = ctx.creator = tx.creator
     ctx.touched = []
     if ctx.checks:
         err = check_signatures(wsv, creator, tx)
         if err is not None:
             return err
     wsv.begin()
-    for index, cmd in enumerate(tx.commands):
-        which = cmd.WhichOneof("command")
+    for index, (which, c) in enumerate(tx.command_pairs()):
         entry = HANDLERS.get(which) if which is not None else None
         if entry is None:
             wsv.rollback()
             return TxError("", index, 1)
         name, handler = entry
-        code = handler(ctx, getattr(cmd, which))
+        code = handler(ctx, c)
         if code:
             wsv.rollback()
             if ctx.roles_changed:

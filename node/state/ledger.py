@@ -344,7 +344,7 @@ class Ledger:
         put = batch.ops.append
         tx_key, history_suffix, pack_time = K.tx_key, K.history_suffix, _HIST.pack
         for index, (tx, touched) in enumerate(zip(result.txs, result.touched, strict=True)):
-            rp = tx.pb.payload.reduced_payload
+            rp = tx.reduced_payload
             put((tx_key(tx.hash, legacy), committed_record(height, index)))
             value = pack_time(rp.created_time)
             suffix = b"/" + history_suffix(height, index)

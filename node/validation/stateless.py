@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
+from typing import Any
 
 from node.config import (
     MAX_AMOUNT_FRACTION_DIGITS,
@@ -23,7 +24,7 @@ from node.config import (
     ValidationLimits,
 )
 from node.model import Batch, BatchType, Tx
-from node.proto.iroha import commands_pb2, primitive_pb2, queries_pb2
+from node.proto.iroha import primitive_pb2, queries_pb2
 
 Verifier = Callable[[str, bytes, bytes], bool]
 
@@ -215,12 +216,11 @@ class _Reasons:
         return "; ".join(self.items) if self.items else None
 
 
-def _check_command(r: _Reasons, cmd: commands_pb2.Command) -> None:
-    kind = cmd.WhichOneof("command")
+def _check_command(r: _Reasons, kind: str | None, c: Any) -> None:
+    """One command: ``kind`` names its set field, ``c`` is that field's message."""
     if kind is None:
         r.add("Undefined command: the command oneof is not set")
         return
-    c = getattr(cmd, kind)
     if kind == "transfer_asset":  # first: nearly every command of a payment network
         r.account_id(c.src_account_id, "src_account_id")
         r.account_id(c.dest_account_id, "dest_account_id")
@@ -360,8 +360,8 @@ class StatelessValidator:
         r = _Reasons()
         limits = self.limits
         pb = tx.pb  # each protobuf attribute read builds a wrapper: read each once
-        rp = pb.payload.reduced_payload
-        cmds = rp.commands
+        rp = tx.reduced_payload
+        cmds = tx.command_pairs()
         n_cmds = len(cmds)
         if n_cmds == 0:
             r.add("Transaction should contain at least one command")
@@ -371,8 +371,8 @@ class StatelessValidator:
         self._created_time(r, rp.created_time, now_ms)
         r.quorum(rp.quorum)
         if n_cmds <= limits.max_commands_per_tx:
-            for cmd in cmds:
-                _check_command(r, cmd)
+            for kind, c in cmds:
+                _check_command(r, kind, c)
         sigs = pb.signatures
         n_sigs = len(sigs)
         if n_sigs > limits.max_signatures_per_tx:
@@ -381,14 +381,14 @@ class StatelessValidator:
             if n_sigs == 0 and not in_batch:
                 r.add("Signatures cannot be empty")
             self._signatures(r, sigs, tx.payload_bytes)
-        size = pb.ByteSize()
+        size = tx.size
         if size > limits.max_tx_bytes:
             r.add(f"Transaction too large: {size} bytes, at most {limits.max_tx_bytes}")
         return r.text()
 
     def _time_reasons(self, tx: Tx, now_ms: int, *, in_batch: bool = False) -> str | None:
         r = _Reasons()
-        self._created_time(r, tx.pb.payload.reduced_payload.created_time, now_ms)
+        self._created_time(r, tx.created_time, now_ms)
         return r.text()
 
     def batch_reasons(self, batch: Batch, now_ms: int) -> str | None:

@@ -110,6 +110,30 @@ def test_signed_block_bytes_are_the_messages_serialization(
     assert block_hash(block_pb2.Block.FromString(raw).block_v1) == block_hash(unsigned)
 
 
+def test_tx_reads_its_commands_and_size_once() -> None:
+    """Tx keeps the sub-messages that checks and execution walk: each command as (the
+    name of its set field, that field), an unset one as (None, the Command), and the
+    serialized size, which must equal ByteSize() whether signed_hash was taken or not."""
+    pb = transaction_pb2.Transaction()
+    rp = pb.payload.reduced_payload
+    rp.creator_account_id = "alice@bank"
+    rp.commands.add().transfer_asset.amount = "1.00"
+    rp.commands.add()  # no command set
+    rp.commands.add().create_domain.domain_id = "shop"
+    pb.signatures.add(public_key="ab" * 32, signature="cd" * 64)
+    tx = Tx(pb)
+    pairs = tx.command_pairs()
+    assert [k for k, _ in pairs] == ["transfer_asset", None, "create_domain"]
+    assert pairs[0][1].amount == "1.00" and pairs[2][1].domain_id == "shop"
+    assert pairs[1][1] == rp.commands[1]
+    assert tx.command_pairs() is pairs
+    assert tx.reduced_payload == rp and tx.creator == "alice@bank"
+    assert tx.size == pb.ByteSize()
+    fresh = Tx(pb)
+    assert len(fresh.signed_hash) == 32
+    assert fresh.size == pb.ByteSize() == len(pb.SerializeToString())
+
+
 def test_round_order() -> None:
     r = Round(5, 0)
     assert r.next_reject() == Round(5, 1) and r.next_reject() > r
