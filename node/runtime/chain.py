@@ -18,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from node.config import ValidationLimits
 from node.consensus.pipeline import BlockCandidate
 from node.consensus.vote import Vote
-from node.crypto import KeyPair, verify
-from node.model import Batch, Tx, block_hash, group_batches, proposal_hash
+from node.crypto import KeyPair, sha3_256, verify
+from node.model import Batch, Tx, block_hash, group_batches
 from node.proto.iroha import block_pb2, primitive_pb2, proposal_pb2, transaction_pb2
 from node.state import ExecutionResult, Ledger, LedgerError
 from node.sync.certificate import decode_certificate, encode_certificate
@@ -109,6 +109,9 @@ class ChainAdapter:
         # the proposal this node last built as ordering peer, with the Tx objects it was
         # built from (hashes already cached): executing it needs no re-wrapping/hashing
         self._made: tuple[proposal_pb2.Proposal, list[Tx]] | None = None
+        # the last proposal serialized (for its hash), kept for the driver, which stores
+        # the proposal it votes for: a proposal of 1,000 txs is serialized once, not twice
+        self._serialized: tuple[proposal_pb2.Proposal, bytes] | None = None
 
     def drain_executed(self) -> list[ExecutionResult]:
         out, self._executed = self._executed, []
@@ -137,7 +140,16 @@ class ChainAdapter:
         return p
 
     def proposal_hash(self, proposal: proposal_pb2.Proposal) -> bytes:
-        return proposal_hash(proposal)
+        return sha3_256(self.proposal_bytes(proposal))
+
+    def proposal_bytes(self, proposal: proposal_pb2.Proposal) -> bytes:
+        """``proposal`` serialized; computed once for the proposal last asked about."""
+        last = self._serialized
+        if last is not None and last[0] is proposal:
+            return last[1]
+        raw = proposal.SerializeToString()
+        self._serialized = (proposal, raw)
+        return raw
 
     def proposal_size(self, proposal: proposal_pb2.Proposal) -> int:
         return len(proposal.transactions)
@@ -177,11 +189,11 @@ class ChainAdapter:
         while len(self._results) > MAX_CANDIDATES:
             self._results.popitem(last=False)
         self._executed.append(result)
-        signature = self.keypair.sign(result.block.payload.SerializeToString())
+        signature = self.keypair.sign(result.payload_bytes)  # serialized at execution
         return BlockCandidate(
             height=result.height,
             block_hash=result.block_hash,
-            proposal_hash=proposal_hash(proposal),
+            proposal_hash=self.proposal_hash(proposal),
             tx_hashes=tuple(t.hash for t in result.txs),
             rejected=tuple(result.rejected_hashes),
             block_signature=signature,

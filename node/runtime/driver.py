@@ -368,7 +368,7 @@ class ConsensusDriver:
                 if isinstance(a, PersistVote):
                     signstate.save_sign_state(self.store, a, batch)
                 else:
-                    raw = a.proposal.SerializeToString()
+                    raw = self.adapter.proposal_bytes(a.proposal)
                     self._voted.save(a.height, raw, MAX_VOTED_PROPOSALS, batch)
             self.store.write(batch, sync=True)
 
