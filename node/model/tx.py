@@ -56,6 +56,7 @@ class Tx:
         "_rp",
         "_signed_by",
         "_signed_hash",
+        "_sigs",
         "_size",
         "pb",
     )
@@ -72,6 +73,7 @@ class Tx:
         self._rp: ReducedPayload | None = None
         self._commands: list[CommandPair] | None = None
         self._size = -1  # serialized size, known once signed_hash was taken
+        self._sigs: list[tuple[str, str]] | None = None
         self._batch_meta: BatchMeta | None = None
         self._meta_known = False
         self._signed_by: dict[str, bytes] | None = None
@@ -171,6 +173,14 @@ class Tx:
     def signatures(self) -> Sequence[primitive_pb2.Signature]:
         return self.pb.signatures
 
+    def signature_pairs(self) -> list[tuple[str, str]]:
+        """Each signature as (public key, signature) in hex as sent, in order; read once
+        (checked, counted, and used as a key by the verified-tx cache)."""
+        v = self._sigs
+        if v is None:
+            v = self._sigs = [(s.public_key, s.signature) for s in self.pb.signatures]
+        return v
+
     @property
     def batch_meta(self) -> BatchMeta | None:
         # cached: batches are regrouped from it at Torii, in each proposal and execution
@@ -190,9 +200,9 @@ class Tx:
         out = self._signed_by
         if out is None:
             out = {}
-            for s in self.pb.signatures:
+            for public_key, signature in self.signature_pairs():
                 try:
-                    out.setdefault(s.public_key.lower(), bytes.fromhex(s.signature))
+                    out.setdefault(public_key.lower(), bytes.fromhex(signature))
                 except ValueError:
                     continue
             self._signed_by = out

@@ -59,9 +59,9 @@ class VerifiedCache:
         for b in batches:
             for t in b.txs:
                 d[t.signed_hash] = None
-                sigs = t.pb.signatures
+                sigs = t.signature_pairs()
                 if sigs:
-                    recent[sigs[0].signature] = t
+                    recent[sigs[0][1]] = t
         while len(d) > self._size:
             d.popitem(last=False)
         if len(recent) > self._recent_size:
@@ -83,9 +83,9 @@ class VerifiedCache:
         """These are in this node's own proposal."""
         recent = self._recent
         for t in txs:
-            sigs = t.pb.signatures
+            sigs = t.signature_pairs()
             if sigs:
-                recent.pop(sigs[0].signature, None)
+                recent.pop(sigs[0][1], None)
 
 
 class ChainAdapter:

@@ -342,24 +342,22 @@ class StatelessValidator:
         else:
             r.add(f"bad timestamp: too old, timestamp: {ts}, now: {now_ms}")
 
-    def _signatures(
-        self, r: _Reasons, sigs: Sequence[primitive_pb2.Signature], blob: bytes
-    ) -> None:
-        for s in sigs:
-            sig_hex = s.signature
+    def _signatures(self, r: _Reasons, sigs: Sequence[tuple[str, str]], blob: bytes) -> None:
+        """``sigs``: (public key, signature) pairs in hex as sent."""
+        for public_key, sig_hex in sigs:
             raw = _hex_bytes(sig_hex) if len(sig_hex) == 128 else None
             if raw is None:
                 r.add(f"Invalid signature: {sig_hex[:MAX_HEX_KEY_CHARS]}")
-            if not is_valid_public_key(s.public_key):
-                r.add(f"Invalid pubkey: {s.public_key[:MAX_HEX_KEY_CHARS]}")
-            elif raw is not None and not self._verify(s.public_key, blob, raw):
-                r.add(f"Wrong signature [{sig_hex};{s.public_key}]")
+            if not is_valid_public_key(public_key):
+                r.add(f"Invalid pubkey: {public_key[:MAX_HEX_KEY_CHARS]}")
+            elif raw is not None and not self._verify(public_key, blob, raw):
+                r.add(f"Wrong signature [{sig_hex};{public_key}]")
 
     def tx_reasons(self, tx: Tx, now_ms: int, *, in_batch: bool = False) -> str | None:
         """All stateless problems of one transaction, or None."""
         r = _Reasons()
         limits = self.limits
-        pb = tx.pb  # each protobuf attribute read builds a wrapper: read each once
+        # each protobuf attribute read builds a wrapper: Tx reads each once and keeps it
         rp = tx.reduced_payload
         cmds = tx.command_pairs()
         n_cmds = len(cmds)
@@ -373,7 +371,7 @@ class StatelessValidator:
         if n_cmds <= limits.max_commands_per_tx:
             for kind, c in cmds:
                 _check_command(r, kind, c)
-        sigs = pb.signatures
+        sigs = tx.signature_pairs()
         n_sigs = len(sigs)
         if n_sigs > limits.max_signatures_per_tx:
             r.add(f"Too many signatures: {n_sigs}, at most {limits.max_signatures_per_tx}")
@@ -434,7 +432,7 @@ class StatelessValidator:
                     f"Batch meta does not match its transactions: {len(hashes)} reduced hashes "
                     f"for {n} transactions, or a different order (batches must be complete)"
                 )
-            if sum(len(t.pb.signatures) for t in batch.txs) == 0:
+            if sum(len(t.signature_pairs()) for t in batch.txs) == 0:
                 r.add("Batch must contain at least one signature")
         return r.text()
 
@@ -455,7 +453,8 @@ class StatelessValidator:
         if not q.HasField("signature"):
             r.add("Signatures cannot be empty")
         else:
-            self._signatures(r, [q.signature], blob)
+            s = q.signature
+            self._signatures(r, [(s.public_key, s.signature)], blob)
 
     def _tx_pagination(self, r: _Reasons, p: queries_pb2.TxPaginationMeta) -> None:
         if p.page_size <= 0:

@@ -110,7 +110,7 @@ def test_signed_block_bytes_are_the_messages_serialization(
     assert block_hash(block_pb2.Block.FromString(raw).block_v1) == block_hash(unsigned)
 
 
-def test_tx_reads_its_commands_and_size_once() -> None:
+def test_tx_reads_its_commands_signatures_and_size_once() -> None:
     """Tx keeps the sub-messages that checks and execution walk: each command as (the
     name of its set field, that field), an unset one as (None, the Command), and the
     serialized size, which must equal ByteSize() whether signed_hash was taken or not."""
@@ -129,6 +129,8 @@ def test_tx_reads_its_commands_and_size_once() -> None:
     assert tx.command_pairs() is pairs
     assert tx.reduced_payload == rp and tx.creator == "alice@bank"
     assert tx.size == pb.ByteSize()
+    assert tx.signature_pairs() == [("ab" * 32, "cd" * 64)]
+    assert tx.signature_pairs() is tx.signature_pairs()
     fresh = Tx(pb)
     assert len(fresh.signed_hash) == 32
     assert fresh.size == pb.ByteSize() == len(pb.SerializeToString())
