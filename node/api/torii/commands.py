@@ -202,8 +202,7 @@ class CommandService:
         """A tx of the batch is already final: answer its final status, drop the batch."""
         replay = False
         for tx in batch.txs:
-            cached = self.bus.cached(tx.hash)
-            if cached is not None and cached.tx_status in FINAL:
+            if self.bus.cached_status(tx.hash) in FINAL:
                 replay = True
                 continue
             rec = self.ledger.tx_status(tx.hash)
@@ -220,8 +219,7 @@ class CommandService:
         signed = batch.fully_signed()
         if not signed and not in_pool:
             for t in batch.txs:
-                cached = bus.cached(t.hash)
-                if cached is not None and cached.tx_status in _IN_FLIGHT:
+                if bus.cached_status(t.hash) in _IN_FLIGHT:
                     return  # a late co-signer: this batch already went to ordering
         # STATELESS_VALIDATION_SUCCESS is published only once the batch is taken: a busy
         # refusal must leave no status behind (else Status shows a refused tx in progress).
@@ -234,7 +232,7 @@ class CommandService:
         if outcome.state is MstState.FULL:
             raise GrpcError(Status.RESOURCE_EXHAUSTED, "MST pool is full: " + BUSY)
         for t in batch.txs:
-            bus.publish(t.hash, response(t.hash, S.STATELESS_VALIDATION_SUCCESS))
+            bus.publish_status(t.hash, S.STATELESS_VALIDATION_SUCCESS)
         if outcome.state is MstState.COMPLETE:
             self._submit(outcome.batch, reservation)
             self.mst.remove(outcome.batch)
@@ -242,7 +240,7 @@ class CommandService:
                 self.metrics.mst_pending.set(len(self.mst))
             return
         for t in batch.txs:
-            bus.publish(t.hash, response(t.hash, S.MST_PENDING))
+            bus.publish_status(t.hash, S.MST_PENDING)
 
     def _submit(self, batch: Batch, reservation: Reservation, announce_valid: bool = False) -> None:
         if not reservation.submit(batch):
@@ -251,8 +249,8 @@ class CommandService:
         for t in batch.txs:
             h = t.hash
             if announce_valid:
-                self.bus.publish(h, response(h, S.STATELESS_VALIDATION_SUCCESS), durable=False)
-            self.bus.publish(h, response(h, S.ENOUGH_SIGNATURES_COLLECTED), durable=False)
+                self.bus.publish_status(h, S.STATELESS_VALIDATION_SUCCESS, durable=False)
+            self.bus.publish_status(h, S.ENOUGH_SIGNATURES_COLLECTED, durable=False)
 
     # --- Status / StatusStream -------------------------------------------------------------
 

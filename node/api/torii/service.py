@@ -227,7 +227,7 @@ class ToriiService:
         bus = self.status_bus
         for tx in result.txs:
             h = tx.hash
-            bus.publish(h, response(h, S.STATEFUL_VALIDATION_SUCCESS), durable=False)
+            bus.publish_status(h, S.STATEFUL_VALIDATION_SUCCESS, durable=False)
         for h, err in result.rejected:
             bus.publish(
                 h,
@@ -252,7 +252,7 @@ class ToriiService:
         done: list[bytes] = []
         for h in tx_hashes:
             done.append(h)
-            bus.publish(h, response(h, S.COMMITTED))
+            bus.publish_status(h, S.COMMITTED)
         for hex_hash in payload.rejected_transactions_hashes:
             try:
                 h = bytes.fromhex(hex_hash)
@@ -261,7 +261,7 @@ class ToriiService:
             done.append(h)
             err = errors.get(h) if errors is not None else None
             if err is None:
-                bus.publish(h, response(h, S.REJECTED))
+                bus.publish_status(h, S.REJECTED)
             else:
                 bus.publish(h, response(h, S.REJECTED, err.cmd_name, err.cmd_index, err.code))
         if self.mst.drop_txs(done) and self.metrics is not None:

@@ -45,6 +45,18 @@ FINAL = frozenset({S.COMMITTED, S.REJECTED})
 STREAM_END = frozenset({S.COMMITTED, S.REJECTED, S.STATELESS_VALIDATION_FAILED})
 
 DurableLookup = Callable[[bytes], "ToriiResponse | None"]
+# A cached status: the response, or only its status code when that is all it carries
+# (the usual case: four per tx on the validator that took it, two on the others, for txs
+# that nobody asks about at a payment network's rates); the message is built when read.
+Entry = ToriiResponse | int
+
+
+def _status(entry: Entry) -> int:
+    return entry if isinstance(entry, int) else entry.tx_status
+
+
+def _message(tx_hash: bytes, entry: Entry) -> ToriiResponse:
+    return response(tx_hash, entry) if isinstance(entry, int) else entry
 
 
 def response(
@@ -140,7 +152,7 @@ class StatusBus:
         self.stale_rounds = stale_rounds
         self.stale_timeout_s = stale_timeout_s
         self._durable = durable
-        self._cache: OrderedDict[bytes, ToriiResponse] = OrderedDict()
+        self._cache: OrderedDict[bytes, Entry] = OrderedDict()
         self._subs: dict[bytes, list[Subscription]] = {}
         self._n_subs = 0
 
@@ -151,14 +163,20 @@ class StatusBus:
         return self._n_subs
 
     def cached(self, tx_hash: bytes) -> ToriiResponse | None:
-        return self._cache.get(tx_hash)
+        entry = self._cache.get(tx_hash)
+        return None if entry is None else _message(tx_hash, entry)
+
+    def cached_status(self, tx_hash: bytes) -> int | None:
+        """The cached status code alone (no message built)."""
+        entry = self._cache.get(tx_hash)
+        return None if entry is None else _status(entry)
 
     def current(self, tx_hash: bytes) -> ToriiResponse:
         """Cache, else the durable sources, else NOT_RECEIVED."""
-        resp = self._cache.get(tx_hash)
-        if resp is not None:
+        entry = self._cache.get(tx_hash)
+        if entry is not None:
             self._cache.move_to_end(tx_hash)
-            return resp
+            return _message(tx_hash, entry)
         if self._durable is not None:
             resp = self._durable(tx_hash)
             if resp is not None:
@@ -166,8 +184,8 @@ class StatusBus:
         return response(tx_hash, S.NOT_RECEIVED)
 
     def is_final(self, tx_hash: bytes) -> bool:
-        resp = self._cache.get(tx_hash)
-        return resp is not None and resp.tx_status in FINAL
+        entry = self._cache.get(tx_hash)
+        return entry is not None and _status(entry) in FINAL
 
     # --- writing -------------------------------------------------------------------------
 
@@ -175,26 +193,36 @@ class StatusBus:
         """Record ``resp`` if it outranks the known status; True when it was accepted.
         ``durable=False``: the caller knows the tx has no final status on disk (it was
         just executed as new), so a cache miss needs no ledger look-up."""
+        return self._publish(tx_hash, resp.tx_status, resp, durable)
+
+    def publish_status(self, tx_hash: bytes, status: int, *, durable: bool = True) -> bool:
+        """:meth:`publish` of a status without reason or error code, the message unbuilt."""
+        return self._publish(tx_hash, status, status, durable)
+
+    def _publish(self, tx_hash: bytes, status: int, entry: Entry, durable: bool) -> bool:
         cache = self._cache
         old = cache.get(tx_hash)
-        new_prio = PRIORITY.get(resp.tx_status, 0)
+        new_prio = PRIORITY.get(status, 0)
         if old is None and new_prio < _FINAL_PRIORITY and durable and self._durable is not None:
             # Evicted or never seen here: a final status on disk must not be shadowed.
             old = self._durable(tx_hash)
-        if old is not None and new_prio <= PRIORITY.get(old.tx_status, 0):
-            if tx_hash not in cache and old.tx_status in FINAL:
-                self._remember(tx_hash, old)
-            return False
-        self._remember(tx_hash, resp)
+        if old is not None:
+            old_status = _status(old)
+            if new_prio <= PRIORITY.get(old_status, 0):
+                if tx_hash not in cache and old_status in FINAL:
+                    self._remember(tx_hash, old)
+                return False
+        self._remember(tx_hash, entry)
         subs = self._subs.get(tx_hash)
         if subs:
+            resp = _message(tx_hash, entry)
             for sub in subs:
                 sub._push(resp)
         return True
 
-    def _remember(self, tx_hash: bytes, resp: ToriiResponse) -> None:
+    def _remember(self, tx_hash: bytes, entry: Entry) -> None:
         cache = self._cache
-        cache[tx_hash] = resp
+        cache[tx_hash] = entry
         cache.move_to_end(tx_hash)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)

@@ -167,3 +167,39 @@ def test_mst_batches_for_and_expire(tmp_path: Path) -> None:
     assert [len(b) for b in gone] == [2]
     assert pool.drop_txs([single.hash]) and len(pool) == 0
     store.close()
+
+
+async def test_plain_statuses_are_built_only_when_read() -> None:
+    """publish_status keeps the code alone; readers and subscribers get the same message
+    publish() would have stored, and the priority rules hold across both forms."""
+    b = bus()
+    assert b.publish_status(H, E.STATELESS_VALIDATION_SUCCESS)
+    assert isinstance(b._cache[H], int)
+    assert b.cached(H) == response(H, E.STATELESS_VALIDATION_SUCCESS) == b.current(H)
+    assert b.cached_status(H) == E.STATELESS_VALIDATION_SUCCESS
+    assert b.cached_status(bytes(32)) is None and b.cached(bytes(32)) is None
+    assert b.publish_status(H, E.ENOUGH_SIGNATURES_COLLECTED)
+    assert not b.publish(H, response(H, E.MST_PENDING))  # lower than the plain one
+    assert b.publish(H, response(H, E.STATEFUL_VALIDATION_FAILED, "TransferAsset", 0, 6))
+    assert not b.publish_status(H, E.STATEFUL_VALIDATION_SUCCESS)  # equal: ignored
+    assert b.current(H).err_or_cmd_name == "TransferAsset"
+    got: list[E.ToriiResponse] = []
+    other = bytes([7]) * 32
+
+    async def watch() -> None:
+        async for r in b.stream(other):
+            got.append(r)
+
+    async with trio.open_nursery() as n:
+        n.start_soon(watch)
+        await trio.sleep(0.01)
+        b.publish_status(other, E.ENOUGH_SIGNATURES_COLLECTED, durable=False)
+        await trio.sleep(0.01)
+        b.publish_status(other, E.COMMITTED)
+    seen = (E.NOT_RECEIVED, E.ENOUGH_SIGNATURES_COLLECTED, E.COMMITTED)
+    assert got == [response(other, s) for s in seen]
+    assert b.is_final(other) and not b.is_final(H)
+    durable = {H: response(H, E.COMMITTED)}
+    late = bus(durable=durable.get)
+    assert not late.publish_status(H, E.STATEFUL_VALIDATION_SUCCESS)  # disk says final
+    assert late.cached(H) == response(H, E.COMMITTED)
