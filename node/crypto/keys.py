@@ -81,7 +81,11 @@ def _key_of(public_key: str) -> tuple[KeyScheme, bytes] | None:
     scheme = scheme_of(public_key)
     if scheme is None:
         return None
-    hex_key = public_key if scheme is KeyScheme.ED25519_SHA3 else public_key[6:]
+    hex_key = (
+        public_key
+        if scheme is KeyScheme.ED25519_SHA3
+        else public_key[len(MULTIHASH_ED25519_PREFIX) :]
+    )
     known = (scheme, bytes.fromhex(hex_key))
     if len(_known_keys) >= _KNOWN_KEYS_MAX:
         _known_keys.clear()
