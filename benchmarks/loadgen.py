@@ -10,11 +10,12 @@ running devnet whose load accounts exist (:func:`setup_accounts`, done by
   accounts keep transactions from contending on one balance.
 * **Submission** with the project's client (node.client.ToriiClient) over one HTTP/2
   connection per validator, round-robin: ListTorii chunks of ``--batch`` txs, and in
-  ``mixed`` mode every tenth chunk as single Torii calls. Open loop at ``--rate R`` (the
+  ``mixed`` mode every tenth chunk as single Torii calls, sent concurrently as that many
+  independent clients would, each to the next validator in turn. Open loop at ``--rate R`` (the
   schedule never waits for answers; each chunk is sent on time in its own task) or
   closed loop at ``--rate max`` (keeps at most ``--window`` txs submitted but not final).
   RESOURCE_EXHAUSTED ("busy") answers are retried after a short pause; a validator that
-  goes away (killed) is dropped and its chunk goes to the next one.
+  goes away (killed) is dropped and its call goes to the next one.
 * **Tracking** through the block stream (FetchCommits, signed by admin@bakong) of the
   first validator: each block's transactions are hashed and matched to their submit
   time, so latency is submit -> block seen by the client. Rejected hashes in the block
@@ -244,12 +245,25 @@ class LoadGenerator:
         return self.alive[i]
 
     async def _send(self, idx: range) -> None:
-        """Submit txs idx (ListTorii or single calls); retries busy, moves off dead nodes."""
+        """Submit txs ``idx``: one ListTorii, or one Torii call per tx, all at once.
+
+        The single calls stand for that many independent clients (shop terminals paying
+        one QR code each), so they run concurrently, each to the next validator in turn.
+        Sent one after another, a chunk of them held its sender for 100 round trips."""
         single = self._next_single()
-        body = None if single else tx_list_body([self.txs[i] for i in idx])
         now = self.now()
         for i in idx:
             self.rec.sub_t[i] = now
+        if not single:
+            await self._call("ListTorii", tx_list_body([self.txs[i] for i in idx]), idx, False)
+            return
+        async with trio.open_nursery() as calls:
+            for i in idx:
+                calls.start_soon(self._call, "Torii", self.txs[i], range(i, i + 1), True)
+
+    async def _call(self, method: str, body: bytes, idx: range, single: bool) -> None:
+        """One call carrying txs ``idx``: retried after a pause while the node is busy,
+        moved to the next validator when one goes away; failed when none is left."""
         while True:
             target = self._target(single)
             if target is None:
@@ -257,17 +271,7 @@ class LoadGenerator:
                 return
             client = self.clients[target]
             try:
-                if single:
-                    for i in idx:
-                        self.rec.sub_t[i] = self.now()
-                        await client.channel.unary_raw(
-                            COMMAND_SERVICE + "Torii", self.txs[i], timeout=30.0
-                        )
-                else:
-                    assert body is not None
-                    await client.channel.unary_raw(
-                        COMMAND_SERVICE + "ListTorii", body, timeout=30.0
-                    )
+                await client.channel.unary_raw(COMMAND_SERVICE + method, body, timeout=30.0)
                 return
             except GrpcError as e:
                 if e.code == StatusCode.RESOURCE_EXHAUSTED:

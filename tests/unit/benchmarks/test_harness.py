@@ -366,3 +366,54 @@ async def test_closed_loop_waits_for_finals_and_stops_on_time() -> None:
     ended = trio.current_time() - gen.t0
     assert 0.6 <= ended < 0.8  # left at the deadline with the window still full
     assert gen.outstanding() == 200
+
+
+async def test_single_calls_go_out_at_once_each_to_the_next_validator(
+    autojump_clock: object,
+) -> None:
+    """A chunk of single Torii calls stands for that many independent clients: all in
+    flight together (not one round trip after another), each to the next validator, a
+    busy answer retried for that call alone (not the whole chunk again)."""
+    import trio
+
+    from node.client.channel import GrpcError, StatusCode
+
+    targets = ["v0", "v1", "v2", "v3"]
+    cfg = loadgen.LoadConfig(toriis=targets, rate=None, duration=1.0, mode="single")
+    txs = [bytes([i]) * 8 for i in range(100)]
+    gen = loadgen.LoadGenerator(cfg, txs, [bytes([i]) * 32 for i in range(100)], None, "v0")
+    calls: list[tuple[str, str, bytes]] = []
+    flight = {"now": 0, "max": 0}
+    busy_once = {txs[7]}
+
+    class Channel:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def unary_raw(self, path: str, body: bytes, timeout: float) -> bytes:
+            flight["now"] += 1
+            flight["max"] = max(flight["max"], flight["now"])
+            try:
+                await trio.sleep(0.05)  # one round trip
+                if body in busy_once:
+                    busy_once.discard(body)
+                    raise GrpcError(StatusCode.RESOURCE_EXHAUSTED, "busy")
+                calls.append((self.name, path.rsplit("/", 1)[-1], body))
+                return b""
+            finally:
+                flight["now"] -= 1
+
+    class Client:
+        def __init__(self, name: str) -> None:
+            self.channel = Channel(name)
+
+    gen.clients = {t: Client(t) for t in targets}  # type: ignore[misc]
+    gen.alive = list(targets)
+    gen.t0 = start = trio.current_time()
+    await gen._send(gen._take(100))
+    assert trio.current_time() - start < 0.2  # a round trip or two, not 100
+    assert flight["max"] == 100
+    assert sorted(c[2] for c in calls) == sorted(txs)  # each tx accepted exactly once
+    assert {c[1] for c in calls} == {"Torii"} and gen.rec.busy == 1
+    spread = collections.Counter(c[0] for c in calls)  # 25 each, but for the retried call
+    assert set(spread) == set(targets) and max(spread.values()) - min(spread.values()) <= 2
