@@ -4,7 +4,9 @@ The server (GrpcServer + ToriiService over a real Ledger on LevelDB, with the
 single-validator test backend turning batches into blocks) runs in a child process; the
 grpcio clients run in threads of this one. Transactions are signed before timing starts.
 Figures are what Torii accepts (Empty answered); the time until every transaction reads
-COMMITTED is reported too (an upper bound: it includes polling every status).
+COMMITTED is reported too (an upper bound: it includes polling every status), and the
+server process's CPU per transaction over both (accepting, checking, executing and
+committing it, answering the status polls): what a single call costs beside a listed one.
 
     .venv/bin/python -m benchmarks.torii [--txs 4000] [--clients 8] [--list-size 100]
 """
@@ -22,6 +24,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import grpc
+
+from benchmarks.consensus import cpu_seconds
 
 
 def _spec() -> dict[str, Any]:
@@ -119,6 +123,13 @@ def _until_committed(
     return time.perf_counter() - t0
 
 
+def _server_us(pid: int, cpu0: float | None, txs: int) -> str:
+    cpu1 = cpu_seconds(pid)
+    if cpu0 is None or cpu1 is None:
+        return "server CPU unknown"
+    return f"server CPU {(cpu1 - cpu0) / txs * 1e6:,.0f} us/tx"
+
+
 def run_benchmark(txs: int, n_clients: int, list_size: int) -> None:
     from node.proto.iroha import endpoint_pb2
     from tests.api.torii.support import Client
@@ -129,6 +140,8 @@ def run_benchmark(txs: int, n_clients: int, list_size: int) -> None:
             target=_serve, args=(os.path.join(tmp, "db"), child), daemon=True
         )
         proc.start()
+        pid = proc.pid
+        assert pid is not None  # started
         port = parent.recv()
         clients = [Client(port) for _ in range(n_clients)]
         try:
@@ -141,11 +154,12 @@ def run_benchmark(txs: int, n_clients: int, list_size: int) -> None:
             def send_one(client: Any, t: Any) -> None:
                 client.torii(t.pb, timeout=30)
 
+            cpu0 = cpu_seconds(pid)
             dt = _parallel(clients, [unary[i::n] for i in range(n)], send_one)
             tail = _until_committed(clients, [t.hash for t in unary])
             print(
                 f"Torii (unary): {txs} txs, {n} clients: {txs / dt:7.0f} calls/s accepted; "
-                f"all COMMITTED within {tail:.2f} s more"
+                f"all COMMITTED within {tail:.2f} s more; {_server_us(pid, cpu0, txs)}"
             )
 
             lists = [
@@ -156,11 +170,13 @@ def run_benchmark(txs: int, n_clients: int, list_size: int) -> None:
             def send_list(client: Any, tl: Any) -> None:
                 client.list_torii(tl, timeout=60)
 
+            cpu0 = cpu_seconds(pid)
             dt = _parallel(clients, [lists[i::n] for i in range(n)], send_list)
             tail = _until_committed(clients, [t.hash for t in listed])
             print(
                 f"ListTorii: {txs} txs in lists of {list_size}, {n} clients: "
-                f"{txs / dt:7.0f} txs/s accepted; all COMMITTED within {tail:.2f} s more"
+                f"{txs / dt:7.0f} txs/s accepted; all COMMITTED within {tail:.2f} s more; "
+                f"{_server_us(pid, cpu0, txs)}"
             )
         except grpc.RpcError as e:
             raise SystemExit(f"RPC failed: {e.code()} {e.details()}") from None
