@@ -160,7 +160,7 @@ class MessageReceived(Generic[B, P, K]):
 
 @dataclass(frozen=True, slots=True)
 class TimerExpired:
-    kind: str  # "vote" | "proposal" | "order" | "sync"
+    kind: str  # "vote" | "proposal" | "order" | "execute" | "sync"
     round: Round
     attempt: int
     now_ms: int
@@ -299,6 +299,8 @@ class Pipeline(Generic[B, P, K]):
         # The latest proposal each validator pushed for a round we had not reached (we
         # were still committing the block before): used if it orders that round.
         self._early: dict[str, tuple[Round, P | None]] = {}
+        # Our own proposal, served to the others and waiting for its "execute" timer.
+        self._own: tuple[Round, P | None] | None = None
         # Validators the network layer has no connection to (set by the driver before
         # each step; the simulator may leave it empty).
         self.unreachable: frozenset[str] = frozenset()
@@ -418,15 +420,26 @@ class Pipeline(Generic[B, P, K]):
         # its Torii would lose the stateful status and reason of each rejected tx.
         out: list[PipelineAction[B, P, K]] = []
         asking = [r for r in self._waiting.pop(round_, []) if r != sender] + [sender]
-        for requester in sorted(asking, key=lambda r: r == self.me):  # sends before executing
+        for requester in asking:
             out.extend(self._answer_proposal(requester, round_))
         return out
 
     def _answer_proposal(self, to: str, round_: Round) -> list[PipelineAction[B, P, K]]:
         proposal = self.serve_proposal(round_)
         if to == self.me:
-            return self._on_proposal(self.me, round_, proposal)
+            return self._execute_own(round_, proposal)
         return [Send(to, ProposalResponseMsg(round_, proposal))]
+
+    def _execute_own(self, round_: Round, proposal: P | None) -> list[PipelineAction[B, P, K]]:
+        """Execute the proposal this node serves for ``round_``: in a step of its own (an
+        "execute" timer of 0 ms) when others wait for it. A step's actions leave only
+        when it ends, and executing takes tens of ms: the pushes and answers of this
+        step must not wait for it, or every round would pass the ordering peer's
+        execution before anyone else could start theirs."""
+        if len(self.validators) == 1:
+            return self._on_proposal(self.me, round_, proposal)
+        self._own = (round_, proposal)
+        return [SetTimer("execute", round_, 0, 0)]
 
     def _begin_round(self, round_: Round) -> list[PipelineAction[B, P, K]]:
         if round_.block_round != self.ledger.height + 1 or self._round_begun == round_:
@@ -436,16 +449,14 @@ class Pipeline(Generic[B, P, K]):
         if orderer == self.me:
             if self.cache.batch_count == 0 and not self.ordering.served(round_):
                 return self._on_proposal_request(self.me, round_)  # waits for batches
-            # Push the proposal to the others before executing it here: executing takes
-            # tens of ms, and answering their requests only afterwards made every round
-            # wait for the ordering peer's execution before anyone else could start.
+            # Push the proposal to the others, then execute it here (see _execute_own).
             # Their requests are still answered (the same stored proposal), in case a
             # push is lost.
             proposal = self.serve_proposal(round_)
             out: list[PipelineAction[B, P, K]] = []
             if len(self.validators) > 1:
                 out.append(Broadcast(ProposalResponseMsg(round_, proposal)))
-            out.extend(self._on_proposal(self.me, round_, proposal))
+            out.extend(self._execute_own(round_, proposal))
             return out
         early = self._early.pop(orderer, None)
         if early is not None and early[0] == round_:
@@ -520,6 +531,12 @@ class Pipeline(Generic[B, P, K]):
                 if ev.round.block_round == self.ledger.height + 1:
                     out.extend(self._answer_proposal(requester, ev.round))
             return out
+        if ev.kind == "execute":
+            own = self._own
+            if own is None or own[0] != ev.round:
+                return []  # a later round's proposal replaced it (this round is over)
+            self._own = None
+            return self._on_proposal(self.me, ev.round, own[1])
         if ev.kind == "proposal":
             if (
                 ev.round == self.yac.round

@@ -169,11 +169,11 @@ def test_negative_iroha_simple_majority_with_two_twins_of_seven() -> None:
 # Row 11: every named crash point in every crash mode, 2 seeds each (30 with BAKONG_LONG,
 # the plan's extended figure); each run must really crash there, and every check must hold
 # (NOEQUIV, ACKED, DURABLE: committed height never drops and the stored world state is the
-# replay of the stored blocks, LIVE after GST). Seeds 0 and 2: in seed 1 the restarted
-# node of "mid_sync" under torn crashes never has blocks to download.
+# replay of the stored blocks, LIVE after GST). Seeds 2 and 4: in seeds 0, 1 and 3 no
+# node of "mid_sync" falls behind far enough, in some crash mode, to download blocks.
 @pytest.mark.parametrize("failpoint", FAILPOINTS)
 def test_named_crash_points(failpoint: str, only_seed: int | None) -> None:
-    seeds = [0, 2] if only_seed is None else [only_seed]
+    seeds = [2, 4] if only_seed is None else [only_seed]
     seeds += [1000 + i for i in range(28 if SCALE > 1 else 0)] if only_seed is None else []
     work = [
         (seed, SimConfig(validators=4, byzantine=1, failpoint=failpoint, crash_modes=(mode,)))

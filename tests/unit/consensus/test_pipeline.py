@@ -130,18 +130,23 @@ def _cluster(n: int) -> list[Pipe]:
     return [Pipeline(s, ring.verify, keys, BankLedger(), config) for s in signers]
 
 
-def test_ordering_peer_pushes_its_proposal_before_executing_it() -> None:
+def test_ordering_peer_pushes_its_proposal_then_executes_it_in_a_step_of_its_own() -> None:
     r = Round(1, 0)
     pipes = _cluster(4)
     orderer = next(p for p in pipes if p.orderer(r) == p.me)
     orderer.submit(tx(1))
     actions = orderer.start(now_ms=0)
-    # the push is the first thing out, before our own vote is even persisted
+    # the push is the first thing out; executing waits for a step of its own, so the
+    # push leaves before it (a step's actions leave when the step ends)
     first = actions[0]
     assert isinstance(first, Broadcast) and isinstance(first.message, ProposalResponseMsg)
     assert first.message.round == r and first.message.proposal is not None
     assert first.message.proposal.batches == (tx(1),)
-    assert any(isinstance(a, PersistVote) and a.block_hash for a in actions[1:])
+    assert SetTimer("execute", r, 0, 0) in actions
+    assert not any(isinstance(a, PersistVote) for a in actions)
+    executed = orderer.step(TimerExpired("execute", r, 0, 0))
+    assert any(isinstance(a, PersistVote) and a.block_hash for a in executed)
+    assert orderer.step(TimerExpired("execute", r, 0, 0)) == []  # once only
     # a late request for the round gets the very same proposal
     other = next(p for p in pipes if p is not orderer)
     again = orderer.step(MessageReceived(other.me, ProposalRequestMsg(r), 1))
@@ -174,7 +179,8 @@ def test_unreachable_ordering_peer_means_an_immediate_vote_for_nothing() -> None
 
 
 def _shuffled_cluster(seed: int, heights: int) -> tuple[list[list[bytes]], int, int]:
-    """Four pipelines, every message delivered in a seeded random order, no timers.
+    """Four pipelines, every message delivered in a seeded random order, no timers but
+    the ordering peer's "execute" (delivered among the messages, in the same order).
     Returns each node's committed block hashes, proposal requests sent, and rounds
     begun by a validator that does not order them."""
     rng = random.Random(seed)
@@ -198,13 +204,16 @@ def _shuffled_cluster(seed: int, heights: int) -> tuple[list[list[bytes]], int, 
                     requests += isinstance(a.message, ProposalRequestMsg)
                 elif isinstance(a, Broadcast):
                     queue.extend((k, p.me, a.message) for k in by_key if k != p.me)
+                elif isinstance(a, SetTimer) and a.kind == "execute":
+                    queue.append((p.me, p.me, TimerExpired(a.kind, a.round, a.attempt, steps)))
                 elif isinstance(a, Committed):
                     committed[p.me].append(a.block_hash)
                     begins += p.orderer(Round(a.height + 1, 0)) != p.me
         pending = []
         if queue and min(len(c) for c in committed.values()) < heights and steps < 5000:
             to, sender, msg = queue.pop(rng.randrange(len(queue)))
-            pending = [(by_key[to], by_key[to].step(MessageReceived(sender, msg, steps)))]
+            event = msg if isinstance(msg, TimerExpired) else MessageReceived(sender, msg, steps)
+            pending = [(by_key[to], by_key[to].step(event))]
             steps += 1
     return list(committed.values()), requests, begins
 
@@ -283,7 +292,8 @@ def test_step_work_bounds_what_each_step_executes_and_commits() -> None:
                         queue.extend(
                             (k, MessageReceived(p.me, a.message, n)) for k in by_key if k != p.me
                         )
-                    elif isinstance(a, SetTimer) and rng.random() < 0.3:
+                    elif isinstance(a, SetTimer) and (a.kind == "execute" or rng.random() < 0.3):
+                        # an ordering peer executes its own proposal at its "execute" timer
                         queue.append((p.me, TimerExpired(a.kind, a.round, a.attempt, n)))
             if not queue:
                 break
@@ -326,9 +336,10 @@ def test_batches_arriving_answer_every_waiting_requester_at_once() -> None:
     out = pipe.step(MessageReceived(late, ProposalRequestMsg(r), 2))
     sent = [a.to for a in out if isinstance(a, Send) and isinstance(a.message, ProposalResponseMsg)]
     assert sorted(sent) == sorted([early, late])
-    own = [i for i, a in enumerate(out) if isinstance(a, PersistVotedProposal)]
-    assert own, "the ordering peer executes its proposal now, not at the timer"
-    last_send = max(i for i, a in enumerate(out) if isinstance(a, Send) and a.to in sent)
-    assert last_send < own[0]  # the proposal goes out before this node executes it
-    # the timer then finds nobody waiting
+    # the ordering peer executes its proposal in the next step, not at the "order" timer
+    assert SetTimer("execute", r, 0, 0) in out
+    assert not any(isinstance(a, PersistVotedProposal) for a in out)
+    executed = pipe.step(TimerExpired("execute", r, 0, 2))
+    assert any(isinstance(a, PersistVotedProposal) for a in executed)
+    # the "order" timer then finds nobody waiting
     assert pipe.step(TimerExpired("order", r, 0, 500)) == []
