@@ -299,7 +299,9 @@ class Pipeline(Generic[B, P, K]):
         # The latest proposal each validator pushed for a round we had not reached (we
         # were still committing the block before): used if it orders that round.
         self._early: dict[str, tuple[Round, P | None]] = {}
-        # Our own proposal, served to the others and waiting for its "execute" timer.
+        # Our own proposal, served to the others and waiting for its "execute" timer. Kept,
+        # not served again at the timer: what a (byzantine, simulated) ordering peer
+        # serves may differ per call, and it executes what it pushed.
         self._own: tuple[Round, P | None] | None = None
         # Validators the network layer has no connection to (set by the driver before
         # each step; the simulator may leave it empty).
