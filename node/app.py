@@ -171,6 +171,7 @@ class Node:
             self.adapter,
             PipelineConfig(
                 proposal_timeout_ms=params.proposal_timeout_ms,
+                proposal_fill_ms=params.proposal_fill_ms,
                 max_proposal_size=params.max_proposal_size,
                 max_pending_txs=cfg.limits.ordering.max_pending_txs,
             ),

@@ -36,6 +36,12 @@ class ChainParameters:
     # clear further gain (0.97/0.89 against 1.02/0.88) and ~25 MB more RSS.
     max_proposal_size: int = 1000
     proposal_timeout_ms: int = 400
+    # The ordering peer waits up to this long from the start of a round for a full
+    # proposal (0: propose whatever is pending at once). Every round costs each validator
+    # ~15 ms of CPU; at 500 tx/s offered, 100 ms cut the validators' share of the machine
+    # from 0.85 to 0.63 at the same p50 latency (151 against 154 ms), and 200 ms saved
+    # nothing more (0.64) for 100 ms more latency. At max rate proposals are full at once.
+    proposal_fill_ms: int = 100
     vote_delay_ms: int = 300
     max_past_created_ms: int = 24 * 60 * 60 * 1000
     mst_expiration_ms: int = 24 * 60 * 60 * 1000

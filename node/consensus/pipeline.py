@@ -230,6 +230,10 @@ class PipelineConfig:
     """Chain parameters (``ChainParameters``) plus local bounds (``Limits``)."""
 
     proposal_timeout_ms: int = 1000
+    # How long the ordering peer waits, from the start of its round, for a full
+    # proposal before it proposes what it has (Iroha's proposal_creation_timeout, much
+    # shorter). 0: propose at once, whatever is pending.
+    proposal_fill_ms: int = 0
     max_proposal_size: int = 2000
     max_pending_txs: int = 10_000
     sync_batch_blocks: int = 16
@@ -290,6 +294,8 @@ class Pipeline(Generic[B, P, K]):
         self._candidates: dict[bytes, BlockCandidate] = {}
         self._candidate_sent: Round | None = None  # round we gave YAC a candidate for
         self._round_begun: Round | None = None  # round we asked a proposal for
+        self._round_begun_at = 0  # when (ms)
+        self._order_at: dict[Round, int] = {}  # when a waiting round's "order" timer fires
         self._sync_target = 0  # highest height we know is committed somewhere
         self._sync_peers: tuple[str, ...] = ()
         self._sync_attempt = 0
@@ -402,17 +408,18 @@ class Pipeline(Generic[B, P, K]):
     def _on_proposal_request(self, sender: str, round_: Round) -> list[PipelineAction[B, P, K]]:
         if round_.block_round != self.ledger.height + 1 or self.orderer(round_) != self.me:
             return []  # not ours to order (or we are behind): the requester times out
-        if self.cache.batch_count == 0 and not self.ordering.served(round_):
-            # Nothing to order yet: answer after half the proposal timeout (Iroha's
-            # proposal_creation_timeout) instead of spinning through empty rounds.
+        delay = self._order_delay(round_)
+        if delay:
             waiting = self._waiting.setdefault(round_, [])
-            first = not waiting
             if sender not in waiting and len(waiting) < len(self.validators):
                 waiting.append(sender)
             while len(self._waiting) > 4:
                 del self._waiting[next(iter(self._waiting))]
-            if first:
-                delay = max(1, self.config.proposal_timeout_ms // 2)
+            at = self._now + delay
+            if at < self._order_at.get(round_, at + 1):
+                self._order_at[round_] = at
+                while len(self._order_at) > 4:
+                    del self._order_at[next(iter(self._order_at))]
                 return [SetTimer("order", round_, 0, delay)]
             return []
         # Batches are here: whoever already waits for this round's proposal gets it now,
@@ -425,6 +432,26 @@ class Pipeline(Generic[B, P, K]):
         for requester in asking:
             out.extend(self._answer_proposal(requester, round_))
         return out
+
+    def _order_delay(self, round_: Round) -> int:
+        """Milliseconds before this node, ordering ``round_``, serves its proposal; 0: now.
+
+        Nothing pending: half the proposal timeout (then an empty round), instead of
+        spinning through empty rounds. Less than a full proposal pending: until
+        ``proposal_fill_ms`` after the round began. Every round costs each validator
+        about as much CPU as a hundred transfers (votes, signatures, a synced write,
+        status and block streams), so proposing a few transactions at a time spent most
+        of the machine on rounds well below its capacity."""
+        if self.ordering.served(round_):
+            return 0
+        if self.cache.batch_count == 0:
+            return max(1, self.config.proposal_timeout_ms // 2)
+        # at most half the proposal timeout: the others wait that long for the answer
+        fill = min(self.config.proposal_fill_ms, self.config.proposal_timeout_ms // 2)
+        if fill <= 0 or self.cache.tx_count >= self.config.max_proposal_size:
+            return 0
+        began = self._round_begun_at if self._round_begun == round_ else self._now
+        return max(0, began + fill - self._now)
 
     def _answer_proposal(self, to: str, round_: Round) -> list[PipelineAction[B, P, K]]:
         proposal = self.serve_proposal(round_)
@@ -447,9 +474,10 @@ class Pipeline(Generic[B, P, K]):
         if round_.block_round != self.ledger.height + 1 or self._round_begun == round_:
             return []  # block h-1 is still being fetched: resumed after the sync
         self._round_begun = round_
+        self._round_begun_at = self._now
         orderer = self.orderer(round_)
         if orderer == self.me:
-            if self.cache.batch_count == 0 and not self.ordering.served(round_):
+            if self._order_delay(round_):
                 return self._on_proposal_request(self.me, round_)  # waits for batches
             # Push the proposal to the others, then execute it here (see _execute_own).
             # Their requests are still answered (the same stored proposal), in case a
@@ -528,6 +556,7 @@ class Pipeline(Generic[B, P, K]):
         if ev.kind == "vote":
             return self._yac(TimerFired(ev.round, ev.attempt))
         if ev.kind == "order":
+            self._order_at.pop(ev.round, None)
             out: list[PipelineAction[B, P, K]] = []
             for requester in self._waiting.pop(ev.round, []):
                 if ev.round.block_round == self.ledger.height + 1:

@@ -48,6 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="crash modes to draw from (repeatable; default: all)",
     )
+    ap.add_argument(
+        "--proposal-fill-ms",
+        type=int,
+        default=0,
+        help="how long the ordering peer waits for a full proposal (default 0: not at all)",
+    )
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument(
@@ -65,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         behaviour=args.behaviour,
         crypto=args.crypto,
         failpoint=args.failpoint,
+        proposal_fill_ms=args.proposal_fill_ms,
     )
     if args.crash_mode:
         config = replace(config, crash_modes=tuple(CrashMode(m) for m in args.crash_mode))

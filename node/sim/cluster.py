@@ -137,6 +137,7 @@ class SimConfig:
     live_window_ms: int = 30_000
     vote_delay_ms: int = 1000
     proposal_timeout_ms: int = 1000
+    proposal_fill_ms: int = 0  # the ordering peer's wait for a full proposal
     max_proposal_size: int = 20
     max_pending_txs: int = 500
     client_interval_ms: int = 200
@@ -290,6 +291,7 @@ class Simulation:
             self.by_pk.setdefault(node.pk, []).append(node)
         self.pcfg = PipelineConfig(
             proposal_timeout_ms=config.proposal_timeout_ms,
+            proposal_fill_ms=config.proposal_fill_ms,
             max_proposal_size=config.max_proposal_size,
             max_pending_txs=config.max_pending_txs,
         )

@@ -60,6 +60,8 @@ def replay_command(result: SimResult, mutant: str | None = None) -> str:
         parts.append(f"--crypto {c.crypto}")
     if c.failpoint:
         parts.append(f"--failpoint {c.failpoint}")
+    if c.proposal_fill_ms:
+        parts.append(f"--proposal-fill-ms {c.proposal_fill_ms}")
     if c.crash_modes != tuple(CrashMode):
         parts.extend(f"--crash-mode {m.value}" for m in c.crash_modes)
     if mutant:

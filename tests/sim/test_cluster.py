@@ -82,6 +82,14 @@ def test_n4_one_faulty_crashes_network_faults_byzantine(only_seed: int | None) -
     check_suite(results, only_seed)
 
 
+def test_n4_ordering_peers_wait_to_fill_proposals(only_seed: int | None) -> None:
+    # The node's default: the ordering peer waits (here up to 300 ms) for a full
+    # proposal. Its requesters wait with it, then all get the proposal at once.
+    config = SimConfig(validators=4, byzantine=1, steps=3000, proposal_fill_ms=300)
+    results = run_many(pick(60 * SCALE, only_seed), config, JOBS)
+    check_suite(results, only_seed)
+
+
 def test_n7_two_faulty(only_seed: int | None) -> None:
     config = SimConfig(validators=7, byzantine=2, steps=5000)
     results = run_many(pick(100 * SCALE, only_seed), config, JOBS)

@@ -343,3 +343,84 @@ def test_batches_arriving_answer_every_waiting_requester_at_once() -> None:
     assert any(isinstance(a, PersistVotedProposal) for a in executed)
     # the "order" timer then finds nobody waiting
     assert pipe.step(TimerExpired("order", r, 0, 500)) == []
+
+
+def _orderer_of(r: Round, config: PipelineConfig) -> tuple[Pipe, list[str]]:
+    ring = FakeKeyring()
+    rng = random.Random(3)
+    signers = [ring.new_signer(rng) for _ in range(4)]
+    keys = [s.public_key for s in signers]
+    pipes = [Pipeline(s, ring.verify, keys, BankLedger(), config) for s in signers]
+    return next(p for p in pipes if p.orderer(r) == p.me), keys
+
+
+def _proposals_to(actions: list[Any]) -> list[str]:
+    return sorted(
+        a.to for a in actions if isinstance(a, Send) and isinstance(a.message, ProposalResponseMsg)
+    )
+
+
+def test_ordering_peer_waits_to_fill_its_proposal_then_serves_everyone() -> None:
+    r = Round(1, 0)
+    config = PipelineConfig(max_proposal_size=5, proposal_fill_ms=100)
+    pipe, keys = _orderer_of(r, config)
+    others = [k for k in keys if k != pipe.me]
+    pipe.submit(tx(1))
+    started = pipe.start(now_ms=1000)
+    # one transaction of five pending: no push yet, but an "order" timer at the fill time
+    assert not any(isinstance(a, Broadcast) for a in started)
+    assert SetTimer("order", r, 0, 100) in started
+    # a peer asking meanwhile waits too (no second, later timer)
+    assert pipe.step(MessageReceived(others[0], ProposalRequestMsg(r), 1040)) == []
+    pipe.submit(tx(2))
+    assert pipe.step(MessageReceived(others[1], ProposalRequestMsg(r), 1060)) == []
+    # at the timer both askers get the proposal, with what arrived meanwhile, and the
+    # ordering peer executes it in a step of its own
+    out = pipe.step(TimerExpired("order", r, 0, 1100))
+    assert _proposals_to(out) == sorted(others[:2])
+    sent = next(a for a in out if isinstance(a, Send))
+    assert sent.message.proposal.batches == (tx(1), tx(2))
+    assert SetTimer("execute", r, 0, 0) in out
+    # the last peer to ask gets the same proposal at once
+    late = pipe.step(MessageReceived(others[2], ProposalRequestMsg(r), 1120))
+    assert late == [Send(others[2], sent.message)]
+
+
+def test_ordering_peer_with_a_full_proposal_pending_serves_at_once() -> None:
+    r = Round(1, 0)
+    pipe, _ = _orderer_of(r, PipelineConfig(max_proposal_size=2, proposal_fill_ms=100))
+    pipe.submit(tx(1))
+    pipe.submit(tx(2))
+    started = pipe.start(now_ms=0)
+    push = started[0]
+    assert isinstance(push, Broadcast) and isinstance(push.message, ProposalResponseMsg)
+    assert push.message.proposal.batches == (tx(1), tx(2))
+    assert not any(isinstance(a, SetTimer) and a.kind == "order" for a in started)
+
+
+def test_a_request_after_batches_arrive_shortens_the_wait_to_the_fill_time() -> None:
+    # Nothing pending when the round began: the ordering peer waits half the proposal
+    # timeout. A batch arrives and a peer asks 30 ms in: the proposal goes out at the
+    # fill time (100 ms after the round began), not 500 ms after.
+    r = Round(1, 0)
+    config = PipelineConfig(proposal_timeout_ms=1000, max_proposal_size=5, proposal_fill_ms=100)
+    pipe, keys = _orderer_of(r, config)
+    asker = next(k for k in keys if k != pipe.me)
+    started = pipe.start(now_ms=0)
+    assert SetTimer("order", r, 0, 500) in started
+    pipe.submit(tx(1))
+    assert pipe.step(MessageReceived(asker, ProposalRequestMsg(r), 30)) == [
+        SetTimer("order", r, 0, 70)
+    ]
+    out = pipe.step(TimerExpired("order", r, 0, 100))
+    assert _proposals_to(out) == [asker]
+    assert SetTimer("execute", r, 0, 0) in out
+    assert pipe.step(TimerExpired("order", r, 0, 500)) == []  # the first timer: nobody waits
+
+
+def test_the_fill_wait_is_at_most_half_the_proposal_timeout() -> None:
+    r = Round(1, 0)
+    config = PipelineConfig(proposal_timeout_ms=400, max_proposal_size=5, proposal_fill_ms=5000)
+    pipe, _ = _orderer_of(r, config)
+    pipe.submit(tx(1))
+    assert SetTimer("order", r, 0, 200) in pipe.start(now_ms=0)

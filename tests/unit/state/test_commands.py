@@ -256,6 +256,9 @@ CASES: list[tuple[str, str, list[C.Command], tuple[str, int, int] | None]] = [
     ("setting-ok-root", RT, [setting("MaxDescriptionSize", "10")], None),
     ("setting-2", TA, [setting("MaxDescriptionSize", "10")], ("SetSettingValue", 0, 2)),
     ("setting-1-bad-value", RT, [setting("MaxProposalSize", "abc")], ("SetSettingValue", 0, 1)),
+    ("setting-1-zero", RT, [setting("MaxProposalSize", "0")], ("SetSettingValue", 0, 1)),
+    ("setting-ok-fill-zero", RT, [setting("ProposalFillMs", "0")], None),
+    ("setting-1-fill-negative", RT, [setting("ProposalFillMs", "-1")], ("SetSettingValue", 0, 1)),
     (
         "engine-1",
         RT,

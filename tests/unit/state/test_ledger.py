@@ -193,6 +193,10 @@ def test_setting_changes_params(ledger: Ledger) -> None:
     assert ledger.params.max_description_size == 5
     long = make_tx(AL, [transfer(AL, BO, "1", desc="123456")], [ALICE])
     assert commit(ledger, [long]).rejected[0][1] == TxError("TransferAsset", 0, 8)
+    # the ordering peer's fill wait: on chain, and 0 (off) is a value of its own
+    assert ledger.params.proposal_fill_ms == 100
+    commit(ledger, [make_tx("admin@bakong", [setting("ProposalFillMs", "0")], [ADMIN])])
+    assert ledger.params.proposal_fill_ms == 0
 
 
 def test_peers(ledger: Ledger) -> None:
