@@ -427,8 +427,20 @@ class Pipeline(Generic[B, P, K]):
         # after the batches arrived could commit the block before this node (and the
         # earlier askers) even executed it: it would then fetch the block by sync, and
         # its Torii would lose the stateful status and reason of each rejected tx.
-        out: list[PipelineAction[B, P, K]] = []
         asking = [r for r in self._waiting.pop(round_, []) if r != sender] + [sender]
+        return self._serve_waiting(round_, asking)
+
+    def _serve_waiting(self, round_: Round, asking: list[str]) -> list[PipelineAction[B, P, K]]:
+        """Serve ``round_``'s proposal to those who asked. If this node is among them (it
+        orders the round and waited for batches), push it to every validator, as it does
+        when it serves at once: a peer that asked before this node reached the round
+        had its request dropped, and would wait for the proposal timeout instead."""
+        out: list[PipelineAction[B, P, K]] = []
+        if self.me in asking and len(self.validators) > 1:
+            proposal = self.serve_proposal(round_)
+            out.append(Broadcast(ProposalResponseMsg(round_, proposal)))
+            out.extend(self._execute_own(round_, proposal))
+            return out
         for requester in asking:
             out.extend(self._answer_proposal(requester, round_))
         return out
@@ -482,12 +494,7 @@ class Pipeline(Generic[B, P, K]):
             # Push the proposal to the others, then execute it here (see _execute_own).
             # Their requests are still answered (the same stored proposal), in case a
             # push is lost.
-            proposal = self.serve_proposal(round_)
-            out: list[PipelineAction[B, P, K]] = []
-            if len(self.validators) > 1:
-                out.append(Broadcast(ProposalResponseMsg(round_, proposal)))
-            out.extend(self._execute_own(round_, proposal))
-            return out
+            return self._serve_waiting(round_, [self.me])
         early = self._early.pop(orderer, None)
         if early is not None and early[0] == round_:
             return self._on_proposal(orderer, round_, early[1])
@@ -557,11 +564,10 @@ class Pipeline(Generic[B, P, K]):
             return self._yac(TimerFired(ev.round, ev.attempt))
         if ev.kind == "order":
             self._order_at.pop(ev.round, None)
-            out: list[PipelineAction[B, P, K]] = []
-            for requester in self._waiting.pop(ev.round, []):
-                if ev.round.block_round == self.ledger.height + 1:
-                    out.extend(self._answer_proposal(requester, ev.round))
-            return out
+            asking = self._waiting.pop(ev.round, [])
+            if ev.round.block_round != self.ledger.height + 1:
+                return []
+            return self._serve_waiting(ev.round, asking)
         if ev.kind == "execute":
             own = self._own
             if own is None or own[0] != ev.round:
