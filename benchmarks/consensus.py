@@ -115,6 +115,9 @@ def summarize(raw: dict[str, Any], window: Window, kill_at: float | None = None)
     commit_times = [f for f, s in zip(fin, status, strict=True) if s == COMMITTED]
     committed_in_window = sum(1 for f in commit_times if f in window)
     block_times = [b[0] for b in raw["blocks"] if b[2] > 0]
+    # blocks seen in the window (each listed once, from the stream the load follows) and
+    # their size: below max rate, rounds cost more CPU than their transactions
+    sizes = [b[3] for b in raw["blocks"] if b[0] in window]
     out: dict[str, Any] = {
         "committed_tps": round(committed_in_window / window.length, 1),
         "latency_ms": {
@@ -126,6 +129,8 @@ def summarize(raw: dict[str, Any], window: Window, kill_at: float | None = None)
         "rejected": rejected,
         "lost": len(in_window) - len(committed) - rejected,
         "max_stall_s": round(max_gap(block_times, window.start, window.end), 3),
+        "blocks_per_s": round(len(sizes) / window.length, 2),
+        "mean_block_txs": round(sum(sizes) / len(sizes), 1) if sizes else None,
         "busy_answers": raw.get("busy", 0),
     }
     if kill_at is not None:

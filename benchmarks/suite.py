@@ -59,14 +59,14 @@ def table(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
     head = (
         "| scenario | validators | keys | offered | committed tx/s | p50 ms | p95 ms | p99 ms "
         "| ceiling tx/s | host drift | efficiency | CPU ms/tx | CPU efficiency "
-        "| rejected / lost | longest stall s | peak RSS MB |\n"
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| blocks/s (mean txs) | rejected / lost | longest stall s | peak RSS MB |\n"
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     rows = []
     for sc, r in results:
         if "error" in r:
             rows.append(f"| {sc.name} | {sc.validators} | {sc.scheme.value} | | failed: "
-                        f"{r['error']} ||||||||||||")  # fmt: skip
+                        f"{r['error']} |||||||||||||")  # fmt: skip
             continue
         lat = r["latency_ms"]
         cpu = r.get("cpu") or {}
@@ -82,6 +82,7 @@ def table(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
             f"| {_fmt(r.get('host_drift'), '+.0%')} | {_fmt(r['efficiency'], '.2f')} "
             f"| {_fmt(cpu.get('validator_ms_per_tx'), '.2f')} "
             f"| {_fmt(cpu.get('efficiency'), '.2f')} "
+            f"| {_fmt(r.get('blocks_per_s'), '.1f')} ({_fmt(r.get('mean_block_txs'), '.0f')}) "
             f"| {r['rejected']} / {r['lost']} | {_fmt(r['max_stall_s'], '.2f')} "
             f"| {_fmt(max(r['peak_rss_mb'].values(), default=None))} |"
         )

@@ -72,6 +72,8 @@ def test_summarize_counts_only_the_window() -> None:
     assert out["latency_ms"]["p50"] == pytest.approx(200.0)
     assert out["max_stall_s"] == pytest.approx(2.0)  # 3.2 -> (4.2 rejected: no block) 5.2
     assert out["busy_answers"] == 2
+    # blocks at 2.2 .. 8.2 (one tx each; the rejected tx's block counts: a round's work)
+    assert out["blocks_per_s"] == round(7 / 8, 2) and out["mean_block_txs"] == 1.0
 
 
 def test_summarize_kill_compares_before_and_after() -> None:
@@ -309,6 +311,10 @@ def test_suite_table_shows_host_drift_and_failures() -> None:
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert len(cells) == head.count("|") - 1 == rule.count("|") - 1 == failed.count("|") - 1
     assert cells[head.strip("|").split("|").index(" host drift ")] == "-12%"
+    assert cells[head.strip("|").split("|").index(" blocks/s (mean txs) ")] == "– (–)"
+    ok2 = {**ok, "blocks_per_s": 1.82, "mean_block_txs": 999.6}
+    row2 = suite.table([(sc, ok2)]).strip().splitlines()[2]
+    assert "| 1.8 (1000) |" in row2
 
 
 def test_mixed_load_spreads_single_calls_over_every_validator() -> None:
