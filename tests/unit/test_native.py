@@ -27,13 +27,19 @@ def copy_of_node(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def child_env(root: Path) -> dict[str, str]:
+    """This process's environment for a child importing ``node`` from ``root``, without
+    ``BAKONG_PURE`` (set when ``make test-long`` runs the suite as plain Python)."""
+    environ = {k: v for k, v in os.environ.items() if k != native.PURE_ENV}
+    return {**environ, "PYTHONPATH": str(root)}
+
+
 def probe(root: Path, **env: str) -> tuple[str, str, str, str]:
     """(mode, wsv's file, ledger's file, stderr) of a fresh import from ``root``."""
-    environ = {k: v for k, v in os.environ.items() if k != native.PURE_ENV}
     proc = subprocess.run(
         [sys.executable, "-c", PROBE],
         cwd=root,
-        env={**environ, "PYTHONPATH": str(root), **env},
+        env={**child_env(root), **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -82,7 +88,7 @@ def test_an_extension_left_for_an_unlisted_module_is_not_loaded(tmp_path: Path) 
             "import node.runtime.clock as c, node.native as n; print(c.__file__)",
         ],
         cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
+        env=child_env(root),
         capture_output=True,
         text=True,
         timeout=60,
