@@ -84,7 +84,7 @@ def test_n4_one_faulty_crashes_network_faults_byzantine(only_seed: int | None) -
 
 def test_n4_ordering_peers_wait_to_fill_proposals(only_seed: int | None) -> None:
     # The node's default: the ordering peer waits (here up to 300 ms) for a full
-    # proposal. Its requesters wait with it, then all get the proposal at once.
+    # proposal. Its requesters wait with it, then it pushes the proposal to everyone.
     config = SimConfig(validators=4, byzantine=1, steps=3000, proposal_fill_ms=300)
     results = run_many(pick(60 * SCALE, only_seed), config, JOBS)
     check_suite(results, only_seed)

@@ -121,12 +121,12 @@ def test_votes_go_out_as_broadcast_or_send_only() -> None:
         assert not isinstance(a, PersistVotedProposal) or a.height == 1
 
 
-def _cluster(n: int) -> list[Pipe]:
+def _cluster(n: int, config: PipelineConfig | None = None) -> list[Pipe]:
     ring = FakeKeyring()
     rng = random.Random(3)
     signers = [ring.new_signer(rng) for _ in range(n)]
     keys = [s.public_key for s in signers]
-    config = PipelineConfig(max_proposal_size=5)
+    config = config or PipelineConfig(max_proposal_size=5)
     return [Pipeline(s, ring.verify, keys, BankLedger(), config) for s in signers]
 
 
@@ -348,12 +348,8 @@ def test_batches_arriving_answer_every_waiting_requester_at_once() -> None:
 
 
 def _orderer_of(r: Round, config: PipelineConfig) -> tuple[Pipe, list[str]]:
-    ring = FakeKeyring()
-    rng = random.Random(3)
-    signers = [ring.new_signer(rng) for _ in range(4)]
-    keys = [s.public_key for s in signers]
-    pipes = [Pipeline(s, ring.verify, keys, BankLedger(), config) for s in signers]
-    return next(p for p in pipes if p.orderer(r) == p.me), keys
+    pipes = _cluster(4, config)
+    return next(p for p in pipes if p.orderer(r) == p.me), [p.me for p in pipes]
 
 
 def _proposals_to(actions: list[Any]) -> list[str]:
