@@ -7,6 +7,10 @@ interpreter; the README gives the measured gain. ``make native`` builds, and eve
 target that runs the node or its tests builds first; without a C compiler the node runs
 as plain Python, which is always correct, only slower.
 
+The same build compiles the C extensions in ``C_EXTENSIONS`` (vendored C code, such as
+the Ed25519 arithmetic for legacy SHA3 keys); their importers fall back to a pure path,
+and the guard below refuses them whenever it refuses the rest.
+
 The extensions sit next to their sources (``node/state/wsv.cpython-311-*.so``), and
 Python prefers them to the ``.py``. Compiled modules call each other directly, not
 through the import system, so a build is all or nothing: :func:`activate` (run by
@@ -74,6 +78,10 @@ MODULES: tuple[str, ...] = (
     "node.sync.certificate",
     "node.sync.signstate",
 )
+# Plain C extensions built beside them: module -> its source folder (every .c and .h file
+# in it counts as its source). node.crypto._donna: the Ed25519 equation for Iroha's legacy
+# SHA3 keys (node/crypto/ed25519_sha3.py uses it only when the mode is "native").
+C_EXTENSIONS: dict[str, str] = {"node.crypto._donna": "node/crypto/donna"}
 GROUP = "node._native"  # the shared library every compiled module loads
 MANIFEST = ROOT / "node" / "_native.json"  # source digests the build was made from
 PURE_ENV = "BAKONG_PURE"
@@ -90,8 +98,26 @@ def extension(module: str) -> Path:
     return ROOT.joinpath(*module.split(".")).with_name(module.rsplit(".", 1)[1] + SUFFIX)
 
 
+def c_sources(module: str) -> list[Path]:
+    folder = ROOT / C_EXTENSIONS[module]
+    return sorted(p for p in folder.iterdir() if p.suffix in (".c", ".h"))
+
+
+def _label(module: str) -> str:
+    """The source a module is built from, as messages name it."""
+    if module in C_EXTENSIONS:
+        return C_EXTENSIONS[module] + "/"
+    return str(source(module).relative_to(ROOT))
+
+
 def digests() -> dict[str, str]:
-    return {m: hashlib.sha256(source(m).read_bytes()).hexdigest() for m in MODULES}
+    out = {m: hashlib.sha256(source(m).read_bytes()).hexdigest() for m in MODULES}
+    for m in C_EXTENSIONS:
+        h = hashlib.sha256()
+        for path in c_sources(m):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+        out[m] = h.hexdigest()
+    return out
 
 
 def built() -> bool:
@@ -114,7 +140,7 @@ def stale_reason(on_disk: list[str] | None = None) -> str | None:
     want = recorded.get("sources", {})
     for m, digest in digests().items():
         if want.get(m) != digest:
-            return f"{source(m).relative_to(ROOT)} changed since the build"
+            return f"{_label(m)} changed since the build"
         if not extension(m).exists():
             return f"{extension(m).name} is missing"
     return None
@@ -131,14 +157,19 @@ def _on_disk() -> list[str]:
 
 
 class _SourceFirst(importlib.abc.MetaPathFinder):
-    """Loads compiled modules from their .py files, past the extensions beside them."""
+    """Loads compiled modules from their .py files, past the extensions beside them, and
+    refuses the C extensions, which have no source to fall back to (their importers
+    catch the ImportError and take their pure path)."""
 
-    def __init__(self, names: set[str]) -> None:
+    def __init__(self, names: set[str], why: str) -> None:
         self.names = names
+        self.why = why
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
+        if fullname in C_EXTENSIONS:
+            raise ImportError(f"{fullname}: compiled modules are off ({self.why})", name=fullname)
         if fullname not in self.names:
             return None
         return importlib.util.spec_from_file_location(fullname, source(fullname))
@@ -161,11 +192,10 @@ def activate() -> str:
             print(f"bakong-node: compiled modules not used: {why}", file=sys.stderr)
     if mode != "native":
         names = set(MODULES) | set(on_disk)
-        loaded = [m for m in names if m in sys.modules]
+        loaded = [m for m in names | set(C_EXTENSIONS) if m in sys.modules]
         if loaded:  # too late to choose; only a bug in import order gets here
             raise ImportError(f"compiled modules imported before the build check: {loaded}")
-        if on_disk:
-            sys.meta_path.insert(0, _SourceFirst(names))
+        sys.meta_path.insert(0, _SourceFirst(names if on_disk else set(), mode))
     _state["mode"] = mode
     return mode
 
@@ -185,6 +215,10 @@ def clean() -> int:
     for lib in (ROOT / "node").glob("_native__mypyc*"):
         lib.unlink()
         removed += 1
+    for m in C_EXTENSIONS:
+        if extension(m).exists():
+            extension(m).unlink()
+            removed += 1
     MANIFEST.unlink(missing_ok=True)
     return removed
 
@@ -196,13 +230,16 @@ def build(force: bool = False) -> bool:
         return True
     try:
         from mypyc.build import mypycify
-        from setuptools import Distribution  # type: ignore[import-untyped]
+        from setuptools import Distribution, Extension  # type: ignore[import-untyped]
     except ImportError as e:
         print(f"native build: skipped, {e.name} is not installed; running as plain Python")
         return False
     clean()
     started = time.monotonic()
-    print(f"native build: compiling {len(MODULES)} modules with mypyc (about a minute)...")
+    print(
+        f"native build: compiling {len(MODULES)} modules with mypyc and "
+        f"{len(C_EXTENSIONS)} C extension (about a minute)..."
+    )
     sys.stdout.flush()
     cwd = os.getcwd()
     os.chdir(ROOT)  # mypyc names modules by their path from here
@@ -224,6 +261,16 @@ def build(force: bool = False) -> bool:
         except (Exception, SystemExit):
             print(notes.getvalue(), end="")
             raise
+        for m, folder in C_EXTENSIONS.items():
+            exts.append(
+                Extension(
+                    m,
+                    sources=[str(p.relative_to(ROOT)) for p in c_sources(m) if p.suffix == ".c"],
+                    include_dirs=[folder],
+                    # vendored headers define more than the module uses
+                    extra_compile_args=["-O3", "-Wno-unused-function"],
+                )
+            )
         dist = Distribution({"name": "bakong-node-native", "ext_modules": exts})
         cmd = dist.get_command_obj("build_ext")
         cmd.inplace = True

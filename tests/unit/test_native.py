@@ -122,3 +122,49 @@ def test_a_current_build_runs_and_an_edit_turns_it_off(tmp_path: Path) -> None:
     assert mode.startswith("pure (stale build: node/state/amount.py changed")
     assert wsv.endswith("wsv.py") and ledger.endswith("ledger.py")
     assert "node/state/amount.py changed since the build" in err
+
+
+def legacy_equation_loaded(root: Path) -> tuple[bool, str]:
+    """(whether the compiled SHA3-key equation loaded, stderr) in a fresh import."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import node.crypto.ed25519_sha3 as e; print(e._equation)"],
+        cwd=root,
+        env=child_env(root),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip() != "None", proc.stderr
+
+
+@pytest.mark.skipif(
+    not (native.built() and native.stale_reason() is None),
+    reason="no current native build here (`make native`; it needs a C compiler)",
+)
+def test_the_c_extension_loads_with_a_current_build_only(tmp_path: Path) -> None:
+    root = copy_of_node(tmp_path)
+    assert legacy_equation_loaded(root) == (True, "")
+    # An edited C source makes the whole build stale, the extension with it.
+    c_file = root / "node" / "crypto" / "donna" / "_donna.c"
+    c_file.write_text(c_file.read_text() + "\n/* edited after the build */\n")
+    loaded, err = legacy_equation_loaded(root)
+    assert not loaded and "node/crypto/donna/ changed since the build" in err
+    mode, wsv, _, _ = probe(root)
+    assert mode.startswith("pure (stale build: node/crypto/donna/ changed")
+    assert wsv.endswith("wsv.py")
+
+
+def test_the_c_extension_is_refused_in_plain_python_mode(tmp_path: Path) -> None:
+    root = copy_of_node(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import node.crypto._donna"],
+        cwd=root,
+        env={**child_env(root), native.PURE_ENV: "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode != 0 and "compiled modules are off" in proc.stderr

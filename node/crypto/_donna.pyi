@@ -1,0 +1,3 @@
+"""Stub of the C extension built from node/crypto/donna/_donna.c (see that file)."""
+
+def equation(public_key: bytes, signature: bytes, digest: bytes, /) -> bool: ...
