@@ -43,7 +43,7 @@ IDENTITY: Final = b"\x01" + bytes(31)
 _ZERO_SCALAR: Final = bytes(32)
 
 
-def _load_equation() -> Callable[[bytes, bytes, bytes], bool] | None:
+def load_equation() -> Callable[[bytes, bytes, bytes], bool] | None:
     """The compiled equation, only with a current native build: ``node.native`` refuses
     the import otherwise (no build, a stale one, or ``BAKONG_PURE=1``)."""
     try:
@@ -53,7 +53,7 @@ def _load_equation() -> Callable[[bytes, bytes, bytes], bool] | None:
     return _donna.equation
 
 
-_equation = _load_equation()
+_equation = load_equation()
 
 # Keys found valid or not (canonical, not small order, prime order): a network's
 # transactions come from a few thousand keys, and the check costs a scalar multiplication.

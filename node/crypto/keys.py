@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from nacl import bindings as _sodium
-from nacl.exceptions import BadSignatureError
 
-from node.crypto import ed25519_sha3
+from node.crypto import ed25519, ed25519_sha3
 
 # Multihash prefix of an Ed25519 public key: varint code 0xed (-> ed 01), varint length 0x20.
 MULTIHASH_ED25519_PREFIX: Final = "ed0120"
@@ -110,12 +109,8 @@ def _verify(public_key: str, message: bytes, signature: bytes) -> bool:
     scheme, key = known
     if scheme is KeyScheme.ED25519_SHA3:
         return ed25519_sha3.verify(key, sha3_256(message), signature)
-    # libsodium's verify: S < L, canonical non-small-order A and R, cofactorless.
-    try:
-        _sodium.crypto_sign_open(signature + message, key)
-    except BadSignatureError:
-        return False
-    return True
+    # libsodium's rules: S < L, canonical non-small-order A and R, cofactorless.
+    return ed25519.verify(key, message, signature)
 
 
 def _derive(seed: bytes, scheme: KeyScheme) -> tuple[str, bytes]:

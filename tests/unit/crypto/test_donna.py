@@ -1,8 +1,10 @@
-"""The compiled equation for legacy SHA3 keys (node.crypto._donna) gives the pure path's
-answers: on valid signatures, forgeries, torsion-tweaked and malformed inputs."""
+"""The compiled verification equation (node.crypto._donna) gives the answers of the paths
+without it: the pure path for legacy SHA3 keys, libsodium's verify for standard keys, on
+valid signatures, forgeries, torsion-tweaked and malformed inputs."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterator
 
@@ -10,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl import bindings as sodium
+from nacl.exceptions import BadSignatureError
 
-from node.crypto import KeyPair, KeyScheme
+from node.crypto import KeyPair, KeyScheme, ed25519
 from node.crypto import ed25519_sha3 as legacy
 from node.crypto.ed25519_sha3 import IDENTITY, L
 
@@ -152,7 +155,7 @@ def test_the_equation_refuses_wrong_lengths() -> None:
         with pytest.raises(ValueError):
             _donna.equation(*args)
     with pytest.raises(TypeError):
-        _donna.equation(key, bytes(64))  # type: ignore[call-arg]
+        _donna.equation(key, bytes(64))
 
 
 @settings(max_examples=300, deadline=None)
@@ -176,3 +179,137 @@ def test_both_paths_agree_on_random_forgeries(
         agree(noise[:32], message, sig)
     finally:
         legacy._equation = saved
+
+
+# --- standard Ed25519 keys: libsodium's own verify is the oracle ---------------------------
+
+P = 2**255 - 19
+
+
+@pytest.fixture
+def std_fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(ed25519, "_equation", _donna.equation)
+    yield
+
+
+def libsodium(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        sodium.crypto_sign_open(signature + message, public_key)
+    except BadSignatureError:
+        return False
+    except (ValueError, TypeError):  # wrong lengths
+        return False
+    return True
+
+
+def std_agree(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    fast = ed25519.verify(public_key, message, signature)
+    assert fast is libsodium(public_key, message, signature), (public_key.hex(), signature.hex())
+    return fast
+
+
+def _hram(big_r: bytes, key: bytes, message: bytes) -> bytes:
+    return sodium.crypto_core_ed25519_scalar_reduce(hashlib.sha512(big_r + key + message).digest())
+
+
+def _std_secret(rng: random.Random) -> tuple[bytes, bytes]:
+    """(secret scalar a, public key a·B)."""
+    a = _scalar(rng)
+    return a, sodium.crypto_scalarmult_ed25519_base_noclamp(a)
+
+
+def _std_sign(a: bytes, key: bytes, message: bytes, r: bytes, torsion: bytes = IDENTITY) -> bytes:
+    big_r = sodium.crypto_core_ed25519_add(
+        sodium.crypto_scalarmult_ed25519_base_noclamp(r), torsion
+    )
+    k = _hram(big_r, key, message)
+    return big_r + sodium.crypto_core_ed25519_scalar_add(
+        r, sodium.crypto_core_ed25519_scalar_mul(k, a)
+    )
+
+
+def test_standard_valid_signatures_and_bit_flips(std_fast: None) -> None:
+    rng = random.Random(RNG_SEED)
+    for _ in range(4):
+        pair = KeyPair.generate(KeyScheme.ED25519, rng)
+        key = bytes.fromhex(pair.public_key[6:])
+        message = rng.randbytes(rng.randint(0, 300))
+        sig = pair.sign(message)
+        assert std_agree(key, message, sig)
+        for bit in rng.sample(range(512), 24):
+            bad = bytearray(sig)
+            bad[bit // 8] ^= 1 << (bit % 8)
+            assert not std_agree(key, message, bytes(bad))
+        s = int.from_bytes(sig[32:], "little")
+        assert not std_agree(key, message, sig[:32] + (s + L).to_bytes(32, "little"))
+
+
+def test_standard_identity_r_with_a_holding_equation_is_refused(std_fast: None) -> None:
+    # R = identity and S = k·a satisfy S·B − k·A = R: only the small-order list refuses it.
+    rng = random.Random(RNG_SEED)
+    a, key = _std_secret(rng)
+    p_plus_1 = bytes.fromhex("ee" + "ff" * 30 + "7f")
+    for r_enc in (IDENTITY, IDENTITY[:31] + b"\x80", p_plus_1, p_plus_1[:31] + b"\xff"):
+        k = _hram(r_enc, key, b"m")
+        sig = r_enc + sodium.crypto_core_ed25519_scalar_mul(k, a)
+        if r_enc == IDENTITY:
+            assert _donna.equation(key, sig, k + bytes(32))  # the bare equation holds
+        assert not std_agree(key, b"m", sig)
+
+
+def test_standard_keys_with_torsion_follow_libsodium(std_fast: None) -> None:
+    # libsodium accepts a key with a torsion component (it checks only the small-order
+    # list) and checks the equation without the cofactor. With A = a·B + T, an honest
+    # R = r·B passes exactly when k·T = 0, and R = −k·T (small order) is refused by the
+    # list even though the equation then holds. Each case must come out as libsodium says.
+    rng = random.Random(RNG_SEED)
+    outcomes = {True: 0, False: 0}
+    for torsion in SMALL_ORDER[1:]:
+        a, clean = _std_secret(rng)
+        key = sodium.crypto_core_ed25519_add(clean, torsion)
+        for i in range(24):
+            message = b"msg %d" % i
+            outcomes[std_agree(key, message, _std_sign(a, key, message, _scalar(rng)))] += 1
+        for candidate in SMALL_ORDER:
+            for i in range(8):
+                message = b"small R %d" % i
+                k = _hram(candidate, key, message)
+                s = sodium.crypto_core_ed25519_scalar_mul(k, a)
+                assert not std_agree(key, message, candidate + s)
+    assert outcomes[True] > 0 and outcomes[False] > 0  # both branches were exercised
+
+
+def test_standard_small_order_and_non_canonical_keys_are_refused(std_fast: None) -> None:
+    rng = random.Random(RNG_SEED)
+    keys = SMALL_ORDER + NON_CANONICAL_SMALL_ORDER + [b"\xff" * 32]
+    keys += [k[:31] + bytes((k[31] ^ 0x80,)) for k in keys]
+    # non-canonical encodings (y + p) of points that are not of small order
+    keys += [(P + y).to_bytes(32, "little") for y in range(2, 19)]
+    for key in keys:
+        s = _scalar(rng)
+        assert not std_agree(key, b"any", sodium.crypto_scalarmult_ed25519_base_noclamp(s) + s)
+        assert not ed25519._key_ok(key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seed=st.binary(min_size=32, max_size=32),
+    message=st.binary(max_size=64),
+    noise=st.binary(min_size=64, max_size=64),
+    keep_r=st.booleans(),
+)
+def test_standard_agrees_with_libsodium_on_random_forgeries(
+    seed: bytes, message: bytes, noise: bytes, keep_r: bool
+) -> None:
+    pair = KeyPair.from_seed(seed, KeyScheme.ED25519)
+    key = bytes.fromhex(pair.public_key[6:])
+    sig = pair.sign(message)
+    forged = (sig[:32] if keep_r else noise[:32]) + noise[32:]
+    saved = ed25519._equation
+    ed25519._equation = _donna.equation
+    try:
+        assert std_agree(key, message, sig)
+        std_agree(key, message, forged)
+        std_agree(noise[:32], message, sig)
+    finally:
+        ed25519._equation = saved
