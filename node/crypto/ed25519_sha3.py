@@ -15,9 +15,10 @@ lie in the prime-order subgroup (libsodium's scalar multiplication insists on it
 Every key derived from a seed does; only hand-crafted keys with a torsion component
 are refused, which libsodium would accept for one signature in eight.
 
-With the native build (``make native``), ``verify`` does the curve work in one
-variable-time double-scalar multiplication (``node.crypto._donna``, ed25519-donna's
-arithmetic), about three times faster, after the same checks: libsodium validates the
+With the native build (``make native``), ``verify`` does the curve work in the compiled
+equation (``node.crypto.equation``: one variable-time double-scalar multiplication with
+ed25519-donna's arithmetic, or a key's table), three to seven times faster, after the
+same checks: libsodium validates the
 key (``crypto_core_ed25519_is_valid_point``, remembered per key) and the comparison is
 again with R's bytes. The answers are the same either way; a test checks them on valid,
 forged and malformed signatures.
@@ -26,11 +27,12 @@ forged and malformed signatures.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from typing import Final
 
 from nacl import bindings as _sodium
 from nacl.exceptions import RuntimeError as _SodiumError
+
+from node.crypto import equation as compiled_equation
 
 SEED_BYTES: Final = 32
 PUBLIC_KEY_BYTES: Final = 32
@@ -43,17 +45,7 @@ IDENTITY: Final = b"\x01" + bytes(31)
 _ZERO_SCALAR: Final = bytes(32)
 
 
-def load_equation() -> Callable[[bytes, bytes, bytes], bool] | None:
-    """The compiled equation, only with a current native build: ``node.native`` refuses
-    the import otherwise (no build, a stale one, or ``BAKONG_PURE=1``)."""
-    try:
-        from node.crypto import _donna
-    except ImportError:
-        return None
-    return _donna.equation
-
-
-_equation = load_equation()
+_equation = compiled_equation.check
 
 # Keys found valid or not (canonical, not small order, prime order): a network's
 # transactions come from a few thousand keys, and the check costs a scalar multiplication.

@@ -10,10 +10,17 @@
  * vendored beside this file; see README.md).
  *
  * equation(A, RS, h) -> bool: True iff encode(S*B - h*A) == R, where RS = R || S and h
- * is a 64-byte little-endian integer (taken mod L). The caller has checked what makes the
- * answer libsodium's: S < L, R not the identity, and A a canonical encoding of a point of
- * the prime-order subgroup other than the identity (crypto_core_ed25519_is_valid_point).
- * The comparison is on encodings, so a non-canonical R never matches.
+ * is a 64-byte little-endian integer (taken mod L). The caller checks the rest of its
+ * scheme's rules first (S < L, which keys and which R are refused; see ed25519.py and
+ * ed25519_sha3.py). The comparison is on encodings, so a non-canonical R never matches.
+ *
+ * table(A) -> bytes | None: for a key used again and again, the multiples
+ * (j+1) * 256^i * (-A), i < 32, j < 8, in the layout of donna's own base-point table
+ * (affine y-x, y+x, and 2xy in row 0 but 2dxy in the other rows, as donna's fixed-base
+ * multiplication expects); None if A does not decode. 24,576 bytes, built in about two
+ * verifications' time. equation_table(table, RS, h) then answers as equation(A, RS, h)
+ * does, with two fixed-base multiplications (64 additions each, no doublings to speak
+ * of) instead of one double-scalar multiplication: about 2.2 times faster.
  *
  * Built by `bakong-node native build` (node/native.py) beside the mypyc modules; without
  * it the pure path gives the same answers.
@@ -41,47 +48,174 @@ donna_equation(const unsigned char *pk, const unsigned char *rs, const unsigned 
 	return memcmp(check, rs, 32) == 0;
 }
 
+#define TABLE_BYTES (256 * 96)
+
+static void
+build_table(uint8_t table[256][96], const ge25519 *p) {
+	ge25519 ALIGN(16) row, pts[256];
+	bignum25519 acc[256], inv, zi, x, y, t;
+	int pos, j, i;
+
+	row = *p;
+	for (pos = 0; pos < 32; pos++) {
+		pts[pos * 8] = row;
+		for (j = 1; j < 8; j++)
+			ge25519_add(&pts[pos * 8 + j], &pts[pos * 8 + j - 1], &row);
+		if (pos < 31) { /* the next row: 256 * row = 32 * (8 * row) */
+			ge25519_double(&row, &pts[pos * 8 + 7]);
+			for (j = 0; j < 4; j++)
+				ge25519_double(&row, &row);
+		}
+	}
+	/* to affine with one inversion: acc[i] = z_0 * ... * z_i */
+	curve25519_copy(acc[0], pts[0].z);
+	for (i = 1; i < 256; i++)
+		curve25519_mul(acc[i], acc[i - 1], pts[i].z);
+	curve25519_recip(inv, acc[255]);
+	for (i = 255; i >= 0; i--) {
+		if (i > 0) {
+			curve25519_mul(zi, inv, acc[i - 1]);
+			curve25519_mul(inv, inv, pts[i].z);
+		} else {
+			curve25519_copy(zi, inv);
+		}
+		curve25519_mul(x, pts[i].x, zi);
+		curve25519_mul(y, pts[i].y, zi);
+		curve25519_sub_reduce(t, y, x);
+		curve25519_contract(table[i], t);
+		curve25519_add_reduce(t, y, x);
+		curve25519_contract(table[i] + 32, t);
+		curve25519_mul(t, x, y);
+		if (i < 8)
+			curve25519_add_reduce(t, t, t);
+		else
+			curve25519_mul(t, t, ge25519_ec2d);
+		curve25519_contract(table[i] + 64, t);
+	}
+}
+
+static int
+donna_equation_table(const uint8_t *table, const unsigned char *rs, const unsigned char *h) {
+	uint8_t ALIGN(16) copy[256][96];
+	const uint8_t (*tab)[96] = (const uint8_t (*)[96])table;
+	ge25519 ALIGN(16) kA, sB, R;
+	bignum256modm k, S;
+	unsigned char check[32];
+
+	if (((uintptr_t)table & 15) != 0) { /* the table lookup reads 16-byte aligned words */
+		memcpy(copy, table, TABLE_BYTES);
+		tab = (const uint8_t (*)[96])copy;
+	}
+	expand256_modm(k, h, 64);
+	expand256_modm(S, rs + 32, 32);
+	ge25519_scalarmult_base_niels(&kA, tab, k); /* the table holds -A: this is -k*A */
+	ge25519_scalarmult_base_niels(&sB, ge25519_niels_base_multiples, S);
+	ge25519_add(&R, &sB, &kA);
+	ge25519_pack(check, &R);
+	return memcmp(check, rs, 32) == 0;
+}
+
+/* The three arguments as buffers of the given lengths; -1 with an exception set if not. */
+static int
+get_buffers(PyObject *const *args, Py_ssize_t nargs, Py_buffer *bufs, const Py_ssize_t *lens,
+            const char *usage) {
+	Py_ssize_t i, j;
+
+	if (nargs != 3) {
+		PyErr_SetString(PyExc_TypeError, usage);
+		return -1;
+	}
+	for (i = 0; i < 3; i++) {
+		if (PyObject_GetBuffer(args[i], &bufs[i], PyBUF_SIMPLE) < 0) {
+			for (j = 0; j < i; j++)
+				PyBuffer_Release(&bufs[j]);
+			return -1;
+		}
+		if (bufs[i].len != lens[i]) {
+			for (j = 0; j <= i; j++)
+				PyBuffer_Release(&bufs[j]);
+			PyErr_SetString(PyExc_ValueError, usage);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+release_buffers(Py_buffer *bufs) {
+	PyBuffer_Release(&bufs[0]);
+	PyBuffer_Release(&bufs[1]);
+	PyBuffer_Release(&bufs[2]);
+}
+
 static PyObject *
-equation(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-	Py_buffer pk, rs, h;
+table(PyObject *self, PyObject *arg) {
+	Py_buffer pk;
+	ge25519 ALIGN(16) A;
+	PyObject *out;
 	int ok;
 
 	(void)self;
-	if (nargs != 3) {
-		PyErr_SetString(PyExc_TypeError, "equation() takes public_key, signature, digest");
+	if (PyObject_GetBuffer(arg, &pk, PyBUF_SIMPLE) < 0)
 		return NULL;
-	}
-	if (PyObject_GetBuffer(args[0], &pk, PyBUF_SIMPLE) < 0)
-		return NULL;
-	if (PyObject_GetBuffer(args[1], &rs, PyBUF_SIMPLE) < 0) {
+	if (pk.len != 32) {
 		PyBuffer_Release(&pk);
+		PyErr_SetString(PyExc_ValueError, "table() needs a 32-byte public key");
 		return NULL;
 	}
-	if (PyObject_GetBuffer(args[2], &h, PyBUF_SIMPLE) < 0) {
-		PyBuffer_Release(&pk);
-		PyBuffer_Release(&rs);
+	ok = ge25519_unpack_negative_vartime(&A, pk.buf);
+	PyBuffer_Release(&pk);
+	if (!ok)
+		Py_RETURN_NONE;
+	out = PyBytes_FromStringAndSize(NULL, TABLE_BYTES);
+	if (out == NULL)
 		return NULL;
-	}
-	if (pk.len != 32 || rs.len != 64 || h.len != 64) {
-		PyBuffer_Release(&pk);
-		PyBuffer_Release(&rs);
-		PyBuffer_Release(&h);
-		PyErr_SetString(PyExc_ValueError, "equation() needs 32, 64 and 64 bytes");
+	Py_BEGIN_ALLOW_THREADS
+	build_table((uint8_t (*)[96])PyBytes_AS_STRING(out), &A);
+	Py_END_ALLOW_THREADS
+	return out;
+}
+
+static PyObject *
+equation_table(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+	static const Py_ssize_t lens[3] = {TABLE_BYTES, 64, 64};
+	Py_buffer b[3];
+	int ok;
+
+	(void)self;
+	if (get_buffers(args, nargs, b, lens, "equation_table() takes a table, 64 and 64 bytes") < 0)
 		return NULL;
-	}
+	Py_BEGIN_ALLOW_THREADS
+	ok = donna_equation_table(b[0].buf, b[1].buf, b[2].buf);
+	Py_END_ALLOW_THREADS
+	release_buffers(b);
+	return PyBool_FromLong(ok);
+}
+
+static PyObject *
+equation(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+	static const Py_ssize_t lens[3] = {32, 64, 64};
+	Py_buffer b[3];
+	int ok;
+
+	(void)self;
+	if (get_buffers(args, nargs, b, lens, "equation() needs 32, 64 and 64 bytes") < 0)
+		return NULL;
 	/* about 60 us of arithmetic: let other threads run meanwhile */
 	Py_BEGIN_ALLOW_THREADS
-	ok = donna_equation(pk.buf, rs.buf, h.buf);
+	ok = donna_equation(b[0].buf, b[1].buf, b[2].buf);
 	Py_END_ALLOW_THREADS
-	PyBuffer_Release(&pk);
-	PyBuffer_Release(&rs);
-	PyBuffer_Release(&h);
+	release_buffers(b);
 	return PyBool_FromLong(ok);
 }
 
 static PyMethodDef methods[] = {
 	{"equation", (PyCFunction)(void (*)(void))equation, METH_FASTCALL,
 	 "equation(public_key, signature, digest) -> bool: encode(S*B - digest*A) == R."},
+	{"table", (PyCFunction)table, METH_O,
+	 "table(public_key) -> bytes | None: the multiples equation_table() uses."},
+	{"equation_table", (PyCFunction)(void (*)(void))equation_table, METH_FASTCALL,
+	 "equation_table(table, signature, digest) -> bool: as equation(), from a key's table."},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -1,12 +1,13 @@
-"""The compiled verification equation (node.crypto._donna) gives the answers of the paths
-without it: the pure path for legacy SHA3 keys, libsodium's verify for standard keys, on
-valid signatures, forgeries, torsion-tweaked and malformed inputs."""
+"""The compiled verification equation (node.crypto._donna), plain and from a key's table,
+gives the answers of the paths without it: the pure path for legacy SHA3 keys,
+libsodium's verify for standard keys, on valid signatures, forgeries, torsion-tweaked and
+malformed inputs."""
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from nacl import bindings as sodium
 from nacl.exceptions import BadSignatureError
 
-from node.crypto import KeyPair, KeyScheme, ed25519
+from node.crypto import KeyPair, KeyScheme, ed25519, equation
 from node.crypto import ed25519_sha3 as legacy
 from node.crypto.ed25519_sha3 import IDENTITY, L
 
@@ -29,10 +30,34 @@ _donna = pytest.importorskip(
 RNG_SEED = 20261127
 
 
+def with_tables(monkeypatch: pytest.MonkeyPatch) -> Callable[[bytes, bytes, bytes], bool]:
+    """``equation._check`` with fresh caches and a table from a key's first valid signature."""
+    monkeypatch.setattr(equation, "_equation", _donna.equation, raising=False)
+    monkeypatch.setattr(equation, "_table", _donna.table, raising=False)
+    monkeypatch.setattr(equation, "_equation_table", _donna.equation_table, raising=False)
+    monkeypatch.setattr(equation, "_tables", {})
+    monkeypatch.setattr(equation, "_seen", {})
+    monkeypatch.setattr(equation, "TABLE_AFTER", 1)
+    return equation._check
+
+
+@pytest.fixture(params=["plain", "tables"])
+def compiled(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[bytes, bytes, bytes], bool]:
+    """The compiled equation: plain, or through equation._check, which tables each key
+    once one of its signatures was valid."""
+    if request.param == "plain":
+        return _donna.equation  # type: ignore[no-any-return]
+    return with_tables(monkeypatch)
+
+
 @pytest.fixture
-def both(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def both(
+    monkeypatch: pytest.MonkeyPatch, compiled: Callable[[bytes, bytes, bytes], bool]
+) -> Iterator[None]:
     """Runs with the compiled equation in place, whatever the mode of this process."""
-    monkeypatch.setattr(legacy, "_equation", _donna.equation)
+    monkeypatch.setattr(legacy, "_equation", compiled)
     yield
 
 
@@ -74,7 +99,7 @@ def test_the_two_paths_are_two_computations(both: None, monkeypatch: pytest.Monk
     sig = legacy.sign(pair.seed, b"m")
     assert legacy.verify(pair.public_key_bytes, b"m", sig) and calls == []
     assert pure_verify(pair.public_key_bytes, b"m", sig) and len(calls) == 1
-    assert legacy._equation is _donna.equation
+    assert legacy._equation is not None
 
 
 def test_valid_signatures_pass_and_every_single_bit_flip_fails(both: None) -> None:
@@ -187,8 +212,10 @@ P = 2**255 - 19
 
 
 @pytest.fixture
-def std_fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(ed25519, "_equation", _donna.equation)
+def std_fast(
+    monkeypatch: pytest.MonkeyPatch, compiled: Callable[[bytes, bytes, bytes], bool]
+) -> Iterator[None]:
+    monkeypatch.setattr(ed25519, "_equation", compiled)
     yield
 
 
@@ -313,3 +340,83 @@ def test_standard_agrees_with_libsodium_on_random_forgeries(
         std_agree(noise[:32], message, sig)
     finally:
         ed25519._equation = saved
+
+
+# --- per-key tables ------------------------------------------------------------------------
+
+
+def _table_agrees(key: bytes, signature: bytes, digest: bytes) -> bool:
+    table = _donna.table(key)
+    assert table is not None and len(table) == 256 * 96
+    plain: bool = _donna.equation(key, signature, digest)
+    assert _donna.equation_table(table, signature, digest) is plain, (key.hex(), signature.hex())
+    # the same table at an address that is not 16-byte aligned (it is copied first)
+    shifted = memoryview(bytearray(1) + table)[1:]
+    assert _donna.equation_table(shifted, signature, digest) is plain
+    return bool(plain)
+
+
+def test_a_table_answers_as_the_plain_equation() -> None:
+    rng = random.Random(RNG_SEED)
+    for torsion in SMALL_ORDER:  # the identity first: a plain key, then keys with torsion
+        a, clean = _std_secret(rng)
+        key = sodium.crypto_core_ed25519_add(clean, torsion)
+        for _ in range(6):
+            message = rng.randbytes(40)
+            sig = _std_sign(a, key, message, _scalar(rng))
+            digest = hashlib.sha512(sig[:32] + key + message).digest()
+            _table_agrees(key, sig, digest)
+            _table_agrees(key, sig, rng.randbytes(64))
+            _table_agrees(key, rng.randbytes(32) + _scalar(rng), digest)
+        s = _scalar(rng)
+        _table_agrees(key, sodium.crypto_scalarmult_ed25519_base_noclamp(s) + s, bytes(64))
+    # an unreduced digest, and S = 0, on a key of the prime-order subgroup
+    a, key = _std_secret(rng)
+    k, s = _scalar(rng), _scalar(rng)
+    wide = (int.from_bytes(k, "little") + 7 * L).to_bytes(64, "little")
+    k_a = sodium.crypto_scalarmult_ed25519_noclamp(k, key)
+    big_r = sodium.crypto_core_ed25519_sub(sodium.crypto_scalarmult_ed25519_base_noclamp(s), k_a)
+    assert _table_agrees(key, big_r + s, wide)
+    assert _table_agrees(key, sodium.crypto_core_ed25519_sub(IDENTITY, k_a) + bytes(32), wide)
+
+
+def test_a_table_is_none_for_a_key_off_the_curve_and_refuses_wrong_lengths() -> None:
+    off = next(
+        (P - y).to_bytes(32, "little")
+        for y in range(2, 100)
+        if not sodium.crypto_core_ed25519_is_valid_point((P - y).to_bytes(32, "little"))
+        and _donna.table((P - y).to_bytes(32, "little")) is None
+    )
+    assert _donna.table(off) is None
+    with pytest.raises(ValueError):
+        _donna.table(bytes(31))
+    table = _donna.table(_pair(random.Random(RNG_SEED)).public_key_bytes)
+    assert table is not None
+    with pytest.raises(ValueError):
+        _donna.equation_table(table[:-1], bytes(64), bytes(64))
+    with pytest.raises(TypeError):
+        _donna.equation_table(table, bytes(64))
+
+
+def test_keys_get_tables_after_valid_signatures_only_and_the_oldest_goes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    check = with_tables(monkeypatch)
+    monkeypatch.setattr(equation, "TABLE_AFTER", 2)
+    monkeypatch.setattr(equation, "TABLE_KEYS", 2)
+    rng = random.Random(RNG_SEED)
+    keys = []
+    for _ in range(3):
+        a, key = _std_secret(rng)
+        keys.append(key)
+        sig = _std_sign(a, key, b"m", _scalar(rng))
+        digest = hashlib.sha512(sig[:32] + key + b"m").digest()
+        for _ in range(5):  # forgeries never count towards a table
+            assert not check(key, rng.randbytes(64), digest)
+        assert key not in equation._tables
+        assert check(key, sig, digest)
+        assert key not in equation._tables  # one valid signature: not yet
+        assert check(key, sig, digest)
+        assert key in equation._tables
+        assert check(key, sig, digest) and not check(key, sig, bytes(64))  # from the table
+    assert list(equation._tables) == keys[1:]  # at most two; the first went
