@@ -15,6 +15,7 @@ junk cannot make the node build tables.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Final
 
@@ -40,6 +41,9 @@ _table: Callable[[bytes], bytes | None]
 _equation_table: Callable[[bytes, bytes, bytes], bool]
 _tables: dict[bytes, bytes] = {}
 _seen: dict[bytes, int] = {}
+# Queries are verified on worker threads while the main thread verifies transactions, and
+# the equation releases the GIL: the caches change under this lock.
+_lock = threading.Lock()
 
 
 def _check(public_key: bytes, signature: bytes, digest: bytes) -> bool:
@@ -48,20 +52,23 @@ def _check(public_key: bytes, signature: bytes, digest: bytes) -> bool:
     if table is not None:
         return _equation_table(table, signature, digest)
     ok = _equation(public_key, signature, digest)
-    if ok:
+    if not ok:
+        return False
+    with _lock:
         n = _seen.get(public_key, 0) + 1
         if n < TABLE_AFTER:
             if len(_seen) >= _SEEN_MAX:
                 _seen.clear()
             _seen[public_key] = n
-        else:
-            _seen.pop(public_key, None)
-            built = _table(public_key)
-            if built is not None:  # it decoded just now: always so
-                if len(_tables) >= TABLE_KEYS:
-                    del _tables[next(iter(_tables))]  # the oldest
-                _tables[public_key] = built
-    return ok
+            return True
+        _seen.pop(public_key, None)
+    built = _table(public_key)  # outside the lock: it takes about 130 us
+    if built is not None:  # it decoded just now: always so
+        with _lock:
+            while len(_tables) >= TABLE_KEYS:
+                del _tables[next(iter(_tables))]  # the oldest
+            _tables[public_key] = built
+    return True
 
 
 check = _load()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -420,3 +421,30 @@ def test_keys_get_tables_after_valid_signatures_only_and_the_oldest_goes(
         assert key in equation._tables
         assert check(key, sig, digest) and not check(key, sig, bytes(64))  # from the table
     assert list(equation._tables) == keys[1:]  # at most two; the first went
+
+
+def test_the_cache_holds_under_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Queries verify on worker threads beside the main thread, and the equation lets go
+    # of the GIL: the cache must stay consistent and every verdict right.
+    check = with_tables(monkeypatch)
+    monkeypatch.setattr(equation, "TABLE_KEYS", 3)
+    rng = random.Random(RNG_SEED)
+    cases = []
+    for _ in range(8):
+        a, key = _std_secret(rng)
+        sig = _std_sign(a, key, b"m", _scalar(rng))
+        cases.append((key, sig, hashlib.sha512(sig[:32] + key + b"m").digest()))
+    failures: list[str] = []
+
+    def work(offset: int) -> None:
+        for i in range(120):
+            key, sig, digest = cases[(i + offset) % len(cases)]
+            if not check(key, sig, digest) or check(key, sig, bytes(64)):
+                failures.append(f"wrong verdict for key {key.hex()[:8]}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == [] and len(equation._tables) <= 3
