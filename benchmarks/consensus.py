@@ -33,7 +33,7 @@ latency over time (``<json stem>.png``) next to it. ``--profile`` records valida
 with py-spy during the window (``<json stem>.profile.txt``, collapsed stacks, and an SVG
 flame graph) for where-the-time-goes analysis. ``--perf`` samples every validator with Linux
 ``perf`` (cpu-clock) during the window and reports the CPU by library (``perf``: the Python
-interpreter, libsodium's signature checks, protobuf, LevelDB, the kernel...), C code
+interpreter, the signature checks, protobuf, LevelDB, the kernel...), C code
 included, which py-spy does not see; the samples stay in ``<json stem>.perf.data``.
 """
 
@@ -196,7 +196,7 @@ def machine() -> dict[str, Any]:
 PERF_PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("Python interpreter", ("libpython", "python3")),
     ("compiled node modules (mypyc)", ("_native__mypyc",)),
-    ("Ed25519 signatures (libsodium)", ("_sodium",)),
+    ("Ed25519 signatures (compiled equation, libsodium)", ("_donna", "_sodium")),
     ("protobuf (upb)", ("_message",)),
     ("kernel (sockets, scheduling, fsync)", ("[kernel",)),
     ("C library (malloc, memcpy)", ("libc.so", "libc-")),
