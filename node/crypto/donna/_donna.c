@@ -50,10 +50,18 @@ donna_equation(const unsigned char *pk, const unsigned char *rs, const unsigned 
 
 #define TABLE_BYTES (256 * 96)
 
+/* 50 KB of working points: on the heap, not on a worker thread's stack */
+typedef struct table_scratch_t {
+	ge25519 ALIGN(16) pts[256];
+	bignum25519 acc[256];
+} table_scratch;
+
 static void
-build_table(uint8_t table[256][96], const ge25519 *p) {
-	ge25519 ALIGN(16) row, pts[256];
-	bignum25519 acc[256], inv, zi, x, y, t;
+build_table(uint8_t table[256][96], const ge25519 *p, table_scratch *scratch) {
+	ge25519 *pts = scratch->pts;
+	bignum25519 *acc = scratch->acc;
+	ge25519 ALIGN(16) row;
+	bignum25519 inv, zi, x, y, t;
 	int pos, j, i;
 
 	row = *p;
@@ -152,6 +160,7 @@ static PyObject *
 table(PyObject *self, PyObject *arg) {
 	Py_buffer pk;
 	ge25519 ALIGN(16) A;
+	table_scratch *scratch;
 	PyObject *out;
 	int ok;
 
@@ -167,12 +176,18 @@ table(PyObject *self, PyObject *arg) {
 	PyBuffer_Release(&pk);
 	if (!ok)
 		Py_RETURN_NONE;
+	scratch = PyMem_RawMalloc(sizeof(table_scratch));
+	if (scratch == NULL)
+		return PyErr_NoMemory();
 	out = PyBytes_FromStringAndSize(NULL, TABLE_BYTES);
-	if (out == NULL)
+	if (out == NULL) {
+		PyMem_RawFree(scratch);
 		return NULL;
+	}
 	Py_BEGIN_ALLOW_THREADS
-	build_table((uint8_t (*)[96])PyBytes_AS_STRING(out), &A);
+	build_table((uint8_t (*)[96])PyBytes_AS_STRING(out), &A, scratch);
 	Py_END_ALLOW_THREADS
+	PyMem_RawFree(scratch);
 	return out;
 }
 
