@@ -7,9 +7,9 @@ interpreter; the README gives the measured gain. ``make native`` builds, and eve
 target that runs the node or its tests builds first; without a C compiler the node runs
 as plain Python, which is always correct, only slower.
 
-The same build compiles the C extensions in ``C_EXTENSIONS`` (vendored C code, such as
-the Ed25519 arithmetic for legacy SHA3 keys); their importers fall back to a pure path,
-and the guard below refuses them whenever it refuses the rest.
+The same build compiles the C extensions in ``C_EXTENSIONS`` (vendored C code: the
+Ed25519 verification equation); their importers fall back to a pure path, and the guard
+below refuses them whenever it refuses the rest.
 
 The extensions sit next to their sources (``node/state/wsv.cpython-311-*.so``), and
 Python prefers them to the ``.py``. Compiled modules call each other directly, not
@@ -79,8 +79,8 @@ MODULES: tuple[str, ...] = (
     "node.sync.signstate",
 )
 # Plain C extensions built beside them: module -> its source folder (every .c and .h file
-# in it counts as its source). node.crypto._donna: the Ed25519 equation for Iroha's legacy
-# SHA3 keys (node/crypto/ed25519_sha3.py uses it only when the mode is "native").
+# in it counts as its source). node.crypto._donna: the Ed25519 verification equation
+# (node/crypto/equation.py); outside the "native" mode its import is refused.
 C_EXTENSIONS: dict[str, str] = {"node.crypto._donna": "node/crypto/donna"}
 GROUP = "node._native"  # the shared library every compiled module loads
 MANIFEST = ROOT / "node" / "_native.json"  # source digests the build was made from

@@ -7,10 +7,11 @@ of a small-order point (three of them non-canonical); when the key is not canoni
 mod L, without the cofactor, comparing encodings. It does not ask the key to lie in the
 prime-order subgroup.
 
-``verify`` applies the same rules, in that order: the checks here, the compiled equation
-(``node.crypto.equation``: about a quarter faster than libsodium's verify, and about
-2.5 times for keys that sign often). Without a current native build it calls libsodium itself. Tests
-compare the two on valid, forged, torsion-tweaked and malformed signatures.
+``verify`` applies the same rules, in that order: the checks here, then the compiled
+equation (``node.crypto.equation``: about a quarter faster than libsodium's verify, and
+about 2.5 times for keys that sign often). Without a current native build it calls
+libsodium itself. Tests compare the two on valid, forged, torsion-tweaked and malformed
+signatures.
 """
 
 from __future__ import annotations

@@ -18,10 +18,9 @@ are refused, which libsodium would accept for one signature in eight.
 With the native build (``make native``), ``verify`` does the curve work in the compiled
 equation (``node.crypto.equation``: one variable-time double-scalar multiplication with
 ed25519-donna's arithmetic, or a key's table), three to seven times faster, after the
-same checks: libsodium validates the
-key (``crypto_core_ed25519_is_valid_point``, remembered per key) and the comparison is
-again with R's bytes. The answers are the same either way; a test checks them on valid,
-forged and malformed signatures.
+same checks: libsodium validates the key (``crypto_core_ed25519_is_valid_point``,
+remembered per key) and the comparison is again with R's bytes. The answers are the same
+either way; tests check them on valid, forged and malformed signatures.
 """
 
 from __future__ import annotations
