@@ -34,10 +34,10 @@ def child_env(root: Path) -> dict[str, str]:
     return {**environ, "PYTHONPATH": str(root)}
 
 
-def probe(root: Path, **env: str) -> tuple[str, str, str, str]:
-    """(mode, wsv's file, ledger's file, stderr) of a fresh import from ``root``."""
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE],
+def run_child(root: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` importing ``node`` from ``root``, output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
         cwd=root,
         env={**child_env(root), **env},
         capture_output=True,
@@ -45,6 +45,11 @@ def probe(root: Path, **env: str) -> tuple[str, str, str, str]:
         timeout=60,
         check=False,
     )
+
+
+def probe(root: Path, **env: str) -> tuple[str, str, str, str]:
+    """(mode, wsv's file, ledger's file, stderr) of a fresh import from ``root``."""
+    proc = run_child(root, PROBE, **env)
     assert proc.returncode == 0, proc.stderr
     mode, wsv, ledger = proc.stdout.splitlines()
     return mode, wsv, ledger, proc.stderr
@@ -81,19 +86,7 @@ def test_an_extension_left_for_an_unlisted_module_is_not_loaded(tmp_path: Path) 
     assert "node.runtime.clock" not in native.MODULES
     bogus = native.extension("node.runtime.clock").relative_to(native.ROOT)
     (root / bogus).write_bytes(b"not a shared object")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import node.runtime.clock as c, node.native as n; print(c.__file__)",
-        ],
-        cwd=root,
-        env=child_env(root),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_child(root, "import node.runtime.clock as c, node.native as n; print(c.__file__)")
     assert proc.returncode == 0 and proc.stdout.strip().endswith("clock.py"), proc.stderr
     assert "compiled modules not used" in proc.stderr
 
@@ -126,15 +119,7 @@ def test_a_current_build_runs_and_an_edit_turns_it_off(tmp_path: Path) -> None:
 
 def legacy_equation_loaded(root: Path) -> tuple[bool, str]:
     """(whether the compiled SHA3-key equation loaded, stderr) in a fresh import."""
-    proc = subprocess.run(
-        [sys.executable, "-c", "import node.crypto.ed25519_sha3 as e; print(e._equation)"],
-        cwd=root,
-        env=child_env(root),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_child(root, "import node.crypto.ed25519_sha3 as e; print(e._equation)")
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip() != "None", proc.stderr
 
@@ -158,13 +143,5 @@ def test_the_c_extension_loads_with_a_current_build_only(tmp_path: Path) -> None
 
 def test_the_c_extension_is_refused_in_plain_python_mode(tmp_path: Path) -> None:
     root = copy_of_node(tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-c", "import node.crypto._donna"],
-        cwd=root,
-        env={**child_env(root), native.PURE_ENV: "1"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_child(root, "import node.crypto._donna", **{native.PURE_ENV: "1"})
     assert proc.returncode != 0 and "compiled modules are off" in proc.stderr

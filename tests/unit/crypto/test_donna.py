@@ -18,6 +18,7 @@ from nacl.exceptions import BadSignatureError
 
 from node.crypto import KeyPair, KeyScheme, ed25519, equation
 from node.crypto import ed25519_sha3 as legacy
+from node.crypto.ed25519 import P
 from node.crypto.ed25519_sha3 import IDENTITY, L
 
 from .test_edge_cases import NON_CANONICAL_SMALL_ORDER, SMALL_ORDER
@@ -57,8 +58,10 @@ def compiled(
 def both(
     monkeypatch: pytest.MonkeyPatch, compiled: Callable[[bytes, bytes, bytes], bool]
 ) -> Iterator[None]:
-    """Runs with the compiled equation in place, whatever the mode of this process."""
+    """Runs with the compiled equation in place for both key schemes, whatever the mode of
+    this process."""
     monkeypatch.setattr(legacy, "_equation", compiled)
+    monkeypatch.setattr(ed25519, "_equation", compiled)
     yield
 
 
@@ -209,16 +212,6 @@ def test_both_paths_agree_on_random_forgeries(
 
 # --- standard Ed25519 keys: libsodium's own verify is the oracle ---------------------------
 
-P = 2**255 - 19
-
-
-@pytest.fixture
-def std_fast(
-    monkeypatch: pytest.MonkeyPatch, compiled: Callable[[bytes, bytes, bytes], bool]
-) -> Iterator[None]:
-    monkeypatch.setattr(ed25519, "_equation", compiled)
-    yield
-
 
 def libsodium(public_key: bytes, message: bytes, signature: bytes) -> bool:
     try:
@@ -256,7 +249,7 @@ def _std_sign(a: bytes, key: bytes, message: bytes, r: bytes, torsion: bytes = I
     )
 
 
-def test_standard_valid_signatures_and_bit_flips(std_fast: None) -> None:
+def test_standard_valid_signatures_and_bit_flips(both: None) -> None:
     rng = random.Random(RNG_SEED)
     for _ in range(4):
         pair = KeyPair.generate(KeyScheme.ED25519, rng)
@@ -272,7 +265,7 @@ def test_standard_valid_signatures_and_bit_flips(std_fast: None) -> None:
         assert not std_agree(key, message, sig[:32] + (s + L).to_bytes(32, "little"))
 
 
-def test_standard_identity_r_with_a_holding_equation_is_refused(std_fast: None) -> None:
+def test_standard_identity_r_with_a_holding_equation_is_refused(both: None) -> None:
     # R = identity and S = k·a satisfy S·B − k·A = R: only the small-order list refuses it.
     rng = random.Random(RNG_SEED)
     a, key = _std_secret(rng)
@@ -285,7 +278,7 @@ def test_standard_identity_r_with_a_holding_equation_is_refused(std_fast: None) 
         assert not std_agree(key, b"m", sig)
 
 
-def test_standard_keys_with_torsion_follow_libsodium(std_fast: None) -> None:
+def test_standard_keys_with_torsion_follow_libsodium(both: None) -> None:
     # libsodium accepts a key with a torsion component (it checks only the small-order
     # list) and checks the equation without the cofactor. With A = a·B + T, an honest
     # R = r·B passes exactly when k·T = 0, and R = −k·T (small order) is refused by the
@@ -307,7 +300,7 @@ def test_standard_keys_with_torsion_follow_libsodium(std_fast: None) -> None:
     assert outcomes[True] > 0 and outcomes[False] > 0  # both branches were exercised
 
 
-def test_standard_small_order_and_non_canonical_keys_are_refused(std_fast: None) -> None:
+def test_standard_small_order_and_non_canonical_keys_are_refused(both: None) -> None:
     rng = random.Random(RNG_SEED)
     keys = SMALL_ORDER + NON_CANONICAL_SMALL_ORDER + [b"\xff" * 32]
     keys += [k[:31] + bytes((k[31] ^ 0x80,)) for k in keys]
