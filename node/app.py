@@ -30,6 +30,7 @@ from node.config import NodeConfig, TlsConfig
 from node.consensus.pipeline import Committed, Pipeline, PipelineConfig
 from node.consensus.yac import YacConfig
 from node.crypto import KeyPair, verify
+from node.crypto import equation as signature_equation
 from node.keys import load_key_file
 from node.log import get_logger, setup_logging
 from node.metrics import NodeMetrics
@@ -318,6 +319,7 @@ class Node:
             "isolated": self.isolated,
             "uptime_s": round(time.time() - self.started, 1),
             "build": native.mode(),
+            "signatures": signature_equation.stats(),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "net": self._net_stats(),
             "dropped": dict(self.driver.dropped),

@@ -72,3 +72,8 @@ def _check(public_key: bytes, signature: bytes, digest: bytes) -> bool:
 
 
 check = _load()
+
+
+def stats() -> dict[str, int | bool]:
+    """For an operator's /status: whether the compiled checks run, and the tables held."""
+    return {"compiled": check is not None, "key_tables": len(_tables), "key_tables_max": TABLE_KEYS}

@@ -123,3 +123,9 @@ def test_hostile_peers_are_refused_and_consensus_continues(tmp_path: Path) -> No
         # consensus was not affected: 3 honest validators still commit
         txs = [transfer(doc, "sokha@aclb", "dara@abaa", f"0.{i + 10}") for i in range(5)]
         assert trio.run(submit_and_wait, vals[1]["torii"], txs) == [COMMITTED] * 5
+        # /status says how signatures are checked: with the native build, sokha's key
+        # (five valid signatures) now has a table on the validator that was attacked too
+        doc_status = net_stats(target)
+        sigs = doc_status["signatures"]
+        assert sigs["compiled"] is (doc_status["build"] == "native"), doc_status
+        assert sigs["key_tables"] >= (1 if sigs["compiled"] else 0), sigs
