@@ -5,10 +5,12 @@ malformed inputs."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -65,13 +67,22 @@ def both(
     yield
 
 
-def pure_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    saved = legacy._equation
-    legacy._equation = None
+@contextlib.contextmanager
+def equation_as(
+    module: Any, equation_: Callable[[bytes, bytes, bytes], bool] | None
+) -> Iterator[None]:
+    """``module._equation`` set for a block (where a fixture cannot: Hypothesis tests)."""
+    saved = module._equation
+    module._equation = equation_
     try:
-        return legacy.verify(public_key, message, signature)
+        yield
     finally:
-        legacy._equation = saved
+        module._equation = saved
+
+
+def pure_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    with equation_as(legacy, None):
+        return legacy.verify(public_key, message, signature)
 
 
 def agree(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -200,14 +211,10 @@ def test_both_paths_agree_on_random_forgeries(
     key = legacy.public_key_from_seed(seed)
     sig = legacy.sign(seed, message)
     forged = (sig[:32] if keep_r else noise[:32]) + noise[32:]
-    saved = legacy._equation
-    legacy._equation = _donna.equation
-    try:
+    with equation_as(legacy, _donna.equation):
         assert agree(key, message, sig)
         agree(key, message, forged)
         agree(noise[:32], message, sig)
-    finally:
-        legacy._equation = saved
 
 
 # --- standard Ed25519 keys: libsodium's own verify is the oracle ---------------------------
@@ -326,14 +333,10 @@ def test_standard_agrees_with_libsodium_on_random_forgeries(
     key = bytes.fromhex(pair.public_key[6:])
     sig = pair.sign(message)
     forged = (sig[:32] if keep_r else noise[:32]) + noise[32:]
-    saved = ed25519._equation
-    ed25519._equation = _donna.equation
-    try:
+    with equation_as(ed25519, _donna.equation):
         assert std_agree(key, message, sig)
         std_agree(key, message, forged)
         std_agree(noise[:32], message, sig)
-    finally:
-        ed25519._equation = saved
 
 
 # --- per-key tables ------------------------------------------------------------------------
