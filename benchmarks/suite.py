@@ -36,12 +36,16 @@ class Scenario:
     scheme: KeyScheme = ED
     kill: bool = False
     perf: bool = False  # also the CPU split by library, where Linux perf is installed
+    # Runs of it; its row is the median run by committed tx/s. On this shared host one
+    # run of the same code measured anywhere from 2,150 to 3,200 tx/s, so the headline
+    # scenario is never judged on one run.
+    repeats: int = 1
 
 
 SCENARIOS = [
     Scenario("n1-max", 1, None),
     Scenario("n1-1000", 1, 1000.0),
-    Scenario("n4-max", 4, None, perf=True),
+    Scenario("n4-max", 4, None, perf=True, repeats=3),
     Scenario("n4-1000", 4, 1000.0),
     Scenario("n7-max", 7, None),
     Scenario("n7-1000", 7, 1000.0),
@@ -53,6 +57,19 @@ SCENARIOS = [
 
 def _fmt(x: Any, spec: str = ".0f") -> str:
     return "–" if x is None else format(x, spec)
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of a scenario's runs by committed tx/s (the lower one of the middle two
+    for an even count), with every run's figure in run order under ``runs_tps`` (None for a
+    run that failed). All failed: the first failure."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[0]
+    chosen = sorted(ok, key=lambda r: r["committed_tps"])[(len(ok) - 1) // 2]
+    if len(runs) == 1:
+        return chosen
+    return {**chosen, "runs_tps": [r.get("committed_tps") for r in runs]}
 
 
 def table(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
@@ -75,6 +92,9 @@ def table(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
         if "kill" in r:
             k = r["kill"]
             extra = f" (after kill: {_fmt(k['after_tps'])}, {_fmt(k['ratio'], '.0%')} of healthy)"
+        if "runs_tps" in r:
+            shown = ", ".join("failed" if t is None else _fmt(t) for t in r["runs_tps"])
+            extra += f" (median of {len(r['runs_tps'])} runs: {shown})"
         rows.append(
             f"| {sc.name} | {r['validators']} | {r['key_scheme']} | {offered} "
             f"| {_fmt(r['committed_tps'])}{extra} | {_fmt(lat['p50'])} | {_fmt(lat['p95'])} "
@@ -105,13 +125,20 @@ def targets(results: dict[str, dict[str, Any]]) -> str:
 
     lines = ["| target | measured |", "|---|---|"]
     tps = get("n4-max", "committed_tps")
-    lines.append(f"| ≥ 3,000 tx/s, n = 4, Ed25519, max rate | {verdict(tps, (tps or 0) >= 3000)} |")
+    runs = get("n4-max", "runs_tps")
+    median = f" (median of {len(runs)} runs)" if runs else ""
+    lines.append(
+        f"| ≥ 3,000 tx/s, n = 4, Ed25519, max rate{median} | {verdict(tps, (tps or 0) >= 3000)} |"
+    )
     tps3 = get("n4-max-sha3", "committed_tps")
     lines.append(
         f"| ≥ 1,500 tx/s, n = 4, legacy SHA3 keys | {verdict(tps3, (tps3 or 0) >= 1500)} |"
     )
     eff = get("n4-max", "efficiency")
-    lines.append(f"| efficiency ≥ 0.5 (n = 4, max) | {verdict(eff, (eff or 0) >= 0.5)} |")
+    lines.append(
+        f"| efficiency ≥ 0.5 (n = 4, max{', the median run' if runs else ''}) "
+        f"| {verdict(eff, (eff or 0) >= 0.5)} |"
+    )
     p50, p99 = get("n4-1000", "latency_ms", "p50"), get("n4-1000", "latency_ms", "p99")
     ok = p50 is not None and p99 is not None and p50 <= 300 and p99 <= 1000
     lines.append(
@@ -179,7 +206,10 @@ def write_report(
         "is the CPU time all validators used in the window per committed transaction "
         "(from /proc), and CPU efficiency the ceiling's unavoidable CPU per transaction "
         "(every validator's share) over it: unlike tx/s, it hardly moves when other work "
-        "shares the machine.\n",
+        "shares the machine. A scenario run more than once (n4-max, three times: one run "
+        "on this shared machine is not a figure) shows its median run by committed tx/s, "
+        "every run's tx/s beside it; its other columns, the targets and the CPU split are "
+        "that run's.\n",
         "`python -m benchmarks.suite` (make bench) regenerates this file.\n",
         "## Results\n",
         table(results),
@@ -215,30 +245,36 @@ def main(argv: list[str] | None = None) -> int:
         f"node build: {facts['build']}"
     )
     results: list[tuple[Scenario, dict[str, Any]]] = []
+    failed = 0  # runs, a repeat's included
     for sc in SCENARIOS:
         if args.only and sc.name not in args.only:
             continue
-        cfg = BenchConfig(
-            validators=sc.validators,
-            duration=args.duration,
-            rate=sc.rate,
-            key_scheme=sc.scheme,
-            json_path=raw_dir / f"{sc.name}.json",
-            warmup=args.warmup,
-            kill_at=args.duration / 3 if sc.kill else None,
-            perf=sc.perf and shutil.which("perf") is not None,
-            progress=not args.no_progress,
-        )
-        try:
-            r = run_benchmark(cfg)
-        except Exception as e:  # one failed scenario must not lose the others' figures
-            r = {"error": f"{type(e).__name__}: {e}"}
-        results.append((sc, r))
-        brief = {k: r.get(k) for k in ("committed_tps", "latency_ms", "efficiency", "error")}
-        print(f"{sc.name}: {json.dumps(brief)}", flush=True)
+        runs = []
+        for i in range(1, sc.repeats + 1):
+            stem = sc.name if sc.repeats == 1 else f"{sc.name}-run{i}"
+            cfg = BenchConfig(
+                validators=sc.validators,
+                duration=args.duration,
+                rate=sc.rate,
+                key_scheme=sc.scheme,
+                json_path=raw_dir / f"{stem}.json",
+                warmup=args.warmup,
+                kill_at=args.duration / 3 if sc.kill else None,
+                perf=sc.perf and shutil.which("perf") is not None,
+                progress=not args.no_progress,
+            )
+            try:
+                r = run_benchmark(cfg)
+            except Exception as e:  # one failed scenario must not lose the others' figures
+                r = {"error": f"{type(e).__name__}: {e}"}
+            runs.append(r)
+            failed += "error" in r
+            brief = {k: r.get(k) for k in ("committed_tps", "latency_ms", "efficiency", "error")}
+            print(f"{stem}: {json.dumps(brief)}", flush=True)
+        results.append((sc, median_run(runs)))
     path = write_report(results, facts, day, args)
     print(f"wrote {path}")
-    return 0 if all("error" not in r for _, r in results) else 1
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

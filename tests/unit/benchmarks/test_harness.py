@@ -425,3 +425,31 @@ async def test_single_calls_go_out_at_once_each_to_the_next_validator(
     assert {c[1] for c in calls} == {"Torii"} and gen.rec.busy == 1
     spread = collections.Counter(c[0] for c in calls)  # 25 each, but for the retried call
     assert set(spread) == set(targets) and max(spread.values()) - min(spread.values()) <= 2
+
+
+def test_suite_median_run_and_its_row() -> None:
+    from benchmarks import suite
+
+    base = {
+        "validators": 4, "key_scheme": "ed25519", "rate": "max",
+        "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0}, "ceiling_tps": 6000.0,
+        "efficiency": 0.4, "rejected": 0, "lost": 0, "max_stall_s": 0.7,
+        "peak_rss_mb": {"a": 160.0},
+    }  # fmt: skip
+    runs = [{**base, "committed_tps": t, "p": i} for i, t in enumerate([2900.0, 2150.0, 2750.0])]
+    r = suite.median_run(runs)
+    assert r["p"] == 2 and r["committed_tps"] == 2750.0  # the middle one, not the best
+    assert r["runs_tps"] == [2900.0, 2150.0, 2750.0]  # in run order
+    row = suite.table([(suite.SCENARIOS[2], r)]).strip().splitlines()[2]
+    assert "| 2750 (median of 3 runs: 2900, 2150, 2750) |" in row
+    # even counts take the lower middle; failures are shown and skipped
+    two = suite.median_run([{**base, "committed_tps": 3000.0}, {**base, "committed_tps": 2000.0}])
+    assert two["committed_tps"] == 2000.0
+    mixed = suite.median_run([{"error": "boom"}, {**base, "committed_tps": 2500.0}])
+    assert mixed["committed_tps"] == 2500.0 and mixed["runs_tps"] == [None, 2500.0]
+    assert "(median of 2 runs: failed, 2500)" in suite.table([(suite.SCENARIOS[2], mixed)])
+    assert suite.median_run([{"error": "a"}, {"error": "b"}]) == {"error": "a"}
+    single = suite.median_run([{**base, "committed_tps": 1.0}])
+    assert "runs_tps" not in single
+    text = suite.targets({"n4-max": r})
+    assert "max rate (median of 3 runs) | 2750.0 — not met" in text
