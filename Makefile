@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: test test-long lint native proto devnet devnet-down bench bench-crypto clean
+.PHONY: test test-long lint native proto devnet devnet-down bench bench-long bench-crypto clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,6 +42,11 @@ devnet-down: $(STAMP)
 bench: $(STAMP) native
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.suite
+
+## bench-long: the matrix plus a 5-minute max-rate run (memory, throughput by minute)
+bench-long: $(STAMP) native
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.suite --long
 
 ## proto: regenerate node/proto from proto/ (commit the result)
 proto: $(STAMP)

@@ -133,6 +133,15 @@ def summarize(raw: dict[str, Any], window: Window, kill_at: float | None = None)
         "mean_block_txs": round(sum(sizes) / len(sizes), 1) if sizes else None,
         "busy_answers": raw.get("busy", 0),
     }
+    # a long run's trend (throughput that falls as the ledger grows, say): committed tx/s
+    # in each whole minute of the window
+    minutes = int(window.length // 60)
+    if minutes >= 2:
+        per_minute = [0] * minutes
+        for f in commit_times:
+            if f in window and (k := int((f - window.start) // 60)) < minutes:
+                per_minute[k] += 1
+        out["committed_tps_by_minute"] = [round(c / 60, 1) for c in per_minute]
     if kill_at is not None:
         before = Window(window.start, kill_at)
         after = Window(kill_at, window.end)

@@ -76,6 +76,21 @@ def test_summarize_counts_only_the_window() -> None:
     assert out["blocks_per_s"] == round(7 / 8, 2) and out["mean_block_txs"] == 1.0
 
 
+def test_summarize_long_window_reports_each_whole_minute() -> None:
+    # commits at 10 s + k for k < 200 (1/s), then at 210 + k/2 for k < 120 (2/s, until 270)
+    fin = [10.0 + k for k in range(200)] + [210.0 + k / 2 for k in range(120)]
+    raw = {
+        "sub_t": [f - 0.5 for f in fin], "fin_t": fin, "status": [loadgen.COMMITTED] * len(fin),
+        "blocks": [[f, i + 2, 1, 1, 0] for i, f in enumerate(fin)],
+    }  # fmt: skip
+    out = consensus.summarize(raw, consensus.Window(10.0, 250.0))  # minutes 10-70 .. 190-250
+    assert out["committed_tps_by_minute"] == [1.0, 1.0, 1.0, round((20 + 80) / 60, 1)]
+    # the partial fifth minute of a 270 s window is left out, not shown as a slump
+    out = consensus.summarize(raw, consensus.Window(10.0, 280.0))
+    assert len(out["committed_tps_by_minute"]) == 4
+    assert "committed_tps_by_minute" not in consensus.summarize(raw, consensus.Window(10.0, 129.0))
+
+
 def test_summarize_kill_compares_before_and_after() -> None:
     out = consensus.summarize(_raw(), consensus.Window(0.0, 10.0), kill_at=5.0)
     kill = out["kill"]
@@ -453,3 +468,26 @@ def test_suite_median_run_and_its_row() -> None:
     assert "runs_tps" not in single
     text = suite.targets({"n4-max": r})
     assert "max rate (median of 3 runs) | 2750.0 — not met" in text
+
+
+def test_suite_long_run_judges_memory_and_shows_its_minutes() -> None:
+    from benchmarks import suite
+
+    def run(duration: float, rss: float, **extra: object) -> dict[str, object]:
+        return {
+            "validators": 4, "key_scheme": "ed25519", "rate": "max", "committed_tps": 2000.0,
+            "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0}, "ceiling_tps": 6000.0,
+            "efficiency": 0.3, "rejected": 0, "lost": 0, "max_stall_s": 0.7,
+            "peak_rss_mb": {"a": rss, "b": rss - 10}, "duration_s": duration, **extra,
+        }  # fmt: skip
+
+    short = run(20.0, 170.0)
+    text = suite.targets({"n4-max": short})
+    assert "(5-minute max-rate run; here 20.0 s, `make bench-long` runs 5 minutes) | 170.0" in text
+    long = run(300.0, 320.0, committed_tps_by_minute=[2300.0, 2100.0, 1900.0, 1800.0, 1700.0])
+    text = suite.targets({"n4-max": short, "n4-max-5min": long})
+    assert "| peak RSS ≤ 300 MB per validator (5-minute max-rate run) | 320.0 — not met |" in text
+    (sc,) = suite.LONG_SCENARIOS
+    assert sc.duration == 300.0 and sc.validators == 4 and sc.rate is None
+    row = suite.table([(sc, long)]).strip().splitlines()[2]
+    assert "| 2000 (by minute: 2300, 2100, 1900, 1800, 1700) |" in row
