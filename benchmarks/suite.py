@@ -265,16 +265,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and sc.name not in args.only:
             continue
         runs = []
+        duration = sc.duration or args.duration
         for i in range(1, sc.repeats + 1):
             stem = sc.name if sc.repeats == 1 else f"{sc.name}-run{i}"
             cfg = BenchConfig(
                 validators=sc.validators,
-                duration=sc.duration or args.duration,
+                duration=duration,
                 rate=sc.rate,
                 key_scheme=sc.scheme,
                 json_path=raw_dir / f"{stem}.json",
                 warmup=args.warmup,
-                kill_at=(sc.duration or args.duration) / 3 if sc.kill else None,
+                kill_at=duration / 3 if sc.kill else None,
                 perf=sc.perf and shutil.which("perf") is not None,
                 progress=not args.no_progress,
             )
