@@ -9,7 +9,7 @@ prime-order subgroup.
 
 ``verify`` applies the same rules, in that order: the checks here, then the compiled
 equation (``node.crypto.equation``: about a quarter faster than libsodium's verify, and
-about 2.5 times for keys that sign often). Without a current native build it calls
+about 3.2 times for keys that sign often). Without a current native build it calls
 libsodium itself. Tests compare the two on valid, forged, torsion-tweaked and malformed
 signatures.
 """

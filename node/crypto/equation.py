@@ -8,7 +8,7 @@ pure paths, which give the same answers.
 A payment network's transactions come from a limited set of keys, each signing again and
 again. For a key that has signed validly ``TABLE_AFTER`` times, ``check`` builds a table
 of multiples of the key (24 KiB, about two verifications' work) and from then on checks
-its signatures about 2.2 times faster. At most ``TABLE_KEYS`` tables are kept (about
+its signatures about 2.6 times faster. At most ``TABLE_KEYS`` tables are kept (about
 50 MB); when full, the oldest goes. Keys only count once a signature by them was valid, so
 junk cannot make the node build tables.
 """

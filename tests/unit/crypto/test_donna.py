@@ -377,6 +377,42 @@ def test_a_table_answers_as_the_plain_equation() -> None:
     assert _table_agrees(key, sodium.crypto_core_ed25519_sub(IDENTITY, k_a) + bytes(32), wide)
 
 
+def _times(scalar: int, point: bytes | None = None) -> bytes:
+    """libsodium's scalar·point (the base point when None), the identity for 0."""
+    if scalar % L == 0:
+        return IDENTITY
+    n = (scalar % L).to_bytes(32, "little")
+    if point is None:
+        return sodium.crypto_scalarmult_ed25519_base_noclamp(n)
+    return sodium.crypto_scalarmult_ed25519_noclamp(n, point)
+
+
+def _nibbles(rng: random.Random, keep: float) -> int:
+    """A scalar below L whose radix-16 digits are mostly 0 (keep small) or mostly 8 and
+    15 (the signed recoding's edges: 8 stays 8 or becomes -8, 15 becomes -1 and a carry)."""
+    digits = [
+        rng.choice((0, 8, 15, rng.randrange(16))) if rng.random() < keep else 0 for _ in range(63)
+    ]
+    return sum(d << (4 * i) for i, d in enumerate(digits)) % L
+
+
+def test_a_table_answers_right_on_scalars_with_edge_digits() -> None:
+    # The table path reads its entries in variable time and skips zero digits: scalars
+    # made of 0, 8 and 15 digits (and a few plain ones) in both S and the digest, checked
+    # against R = S·B − k·A computed by libsodium, and against the plain equation.
+    rng = random.Random(RNG_SEED)
+    _, key = _std_secret(rng)
+    edges = [0, 1, 8, 15, 16, 0x88, L - 1, (1 << 252) - 1, int("8" * 63, 16) % L]
+    edges += [_nibbles(rng, keep) for keep in (0.05, 0.3, 0.7, 1.0) for _ in range(6)]
+    for k in edges:
+        for s in rng.sample(edges, 8):
+            big_r = sodium.crypto_core_ed25519_sub(_times(s), _times(k, key))
+            digest = k.to_bytes(64, "little")
+            assert _table_agrees(key, big_r + s.to_bytes(32, "little"), digest), (k, s)
+            wrong = sodium.crypto_core_ed25519_add(big_r, _times(1))
+            assert not _table_agrees(key, wrong + s.to_bytes(32, "little"), digest), (k, s)
+
+
 def test_a_table_is_none_for_a_key_off_the_curve_and_refuses_wrong_lengths() -> None:
     off = next(
         (P - y).to_bytes(32, "little")
