@@ -51,18 +51,19 @@ class Tx:
         "_meta_known",
         "_payload_bytes",
         "_quorum",
+        "_raw",
         "_reduced_hash",
         "_reduced_payload_bytes",
         "_rp",
         "_signed_by",
         "_signed_hash",
         "_sigs",
-        "_size",
         "pb",
     )
 
     def __init__(self, pb: transaction_pb2.Transaction) -> None:
         self.pb = pb
+        self._raw: bytes | None = None
         self._payload_bytes: bytes | None = None
         self._hash: bytes | None = None
         self._hash_hex: str | None = None
@@ -72,7 +73,6 @@ class Tx:
         self._quorum: int | None = None
         self._rp: ReducedPayload | None = None
         self._commands: list[CommandPair] | None = None
-        self._size = -1  # serialized size, known once signed_hash was taken
         self._sigs: list[tuple[str, str]] | None = None
         self._batch_meta: BatchMeta | None = None
         self._meta_known = False
@@ -93,10 +93,12 @@ class Tx:
 
     @property
     def payload_bytes(self) -> bytes:
-        """The exact bytes that are hashed and signed (payload incl. batch meta)."""
+        """The exact bytes that are hashed and signed (payload incl. batch meta):
+        ``pb.payload.SerializeToString()``, cut from the whole message's serialization
+        (see :func:`first_field`) rather than serialized a second time."""
         v = self._payload_bytes
         if v is None:
-            v = self._payload_bytes = self.pb.payload.SerializeToString()
+            v = self._payload_bytes = first_field(self.serialize())
         return v
 
     @property
@@ -115,9 +117,10 @@ class Tx:
 
     @property
     def reduced_payload_bytes(self) -> bytes:
+        """``reduced_payload.SerializeToString()``, cut from :attr:`payload_bytes`."""
         v = self._reduced_payload_bytes
         if v is None:
-            v = self._reduced_payload_bytes = self.reduced_payload.SerializeToString()
+            v = self._reduced_payload_bytes = first_field(self.payload_bytes)
         return v
 
     @property
@@ -209,7 +212,13 @@ class Tx:
         return out
 
     def serialize(self) -> bytes:
-        return self.pb.SerializeToString()
+        """The whole message serialized, once: the payload's bytes, the reduced payload's,
+        the signed hash and the size all come from it (one serialization per transaction
+        on each node instead of three)."""
+        v = self._raw
+        if v is None:
+            v = self._raw = self.pb.SerializeToString()
+        return v
 
     @property
     def signed_hash(self) -> bytes:
@@ -217,17 +226,38 @@ class Tx:
         with other signatures have the same ``hash`` but not the same ``signed_hash``."""
         v = self._signed_hash
         if v is None:
-            raw = self.serialize()
-            self._size = len(raw)
-            v = self._signed_hash = sha3_256(raw)
+            v = self._signed_hash = sha3_256(self.serialize())
         return v
 
     @property
     def size(self) -> int:
-        """Serialized size in bytes (``ByteSize()``, free once ``signed_hash`` was taken)."""
-        if self._size < 0:
-            self._size = self.pb.ByteSize()
-        return self._size
+        """Serialized size in bytes."""
+        return len(self.serialize())
+
+
+def first_field(data: bytes) -> bytes:
+    """The value of field 1 of a serialized message whose field 1 is a sub-message: the
+    bytes ``msg.<field 1>.SerializeToString()`` gives; b"" when it is absent.
+
+    ``data`` must be protobuf's own serialization of the parsed message (as
+    ``SerializeToString()`` gives it, never bytes as received): that writes the known
+    fields in field-number order, each sub-message once and as its own serialization,
+    and unknown fields last, so field 1 comes first when present. Tests compare this
+    with serializing the sub-message, unknown fields and long payloads included.
+    """
+    if not data or data[0] != 0x0A:  # tag of field 1, length-delimited
+        return b""
+    n = 0
+    shift = 0
+    i = 1
+    while True:
+        b = data[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        if b < 0x80:
+            break
+        shift += 7
+    return data[i : i + n]
 
 
 class BatchType(enum.IntEnum):

@@ -14,8 +14,10 @@ from node.model import (
     group_batches,
     make_block,
     proposal_hash,
+    sha3_256,
     signed_block_bytes,
 )
+from node.model.tx import first_field
 from node.proto.iroha import block_pb2, primitive_pb2, proposal_pb2, transaction_pb2
 from tests.support.iroha_sdk import run_sdk
 
@@ -134,6 +136,95 @@ def test_tx_reads_its_commands_signatures_and_size_once() -> None:
     fresh = Tx(pb)
     assert len(fresh.signed_hash) == 32
     assert fresh.size == pb.ByteSize() == len(pb.SerializeToString())
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(number: int, value: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+# unknown fields: a varint (field 15), and a length-delimited one (field 99)
+_UNKNOWN = [b"", b"\x78\x01", _field(99, b"junk")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    description=st.text(max_size=20_000),
+    commands=st.integers(min_value=0, max_value=3),
+    batch=st.booleans(),
+    signatures=st.integers(min_value=0, max_value=2),
+    unknown=st.lists(st.sampled_from(_UNKNOWN), min_size=6, max_size=6),
+    has_rp=st.booleans(),
+    has_payload=st.booleans(),
+    split_payload=st.booleans(),
+)
+def test_payload_bytes_cut_from_the_whole_are_the_sub_messages_serialization(
+    description: str,
+    commands: int,
+    batch: bool,
+    signatures: int,
+    unknown: list[bytes],
+    has_rp: bool,
+    has_payload: bool,
+    split_payload: bool,
+) -> None:
+    """Tx serializes a transaction once and cuts the payload's and the reduced payload's
+    bytes out of it: they must be what serializing those sub-messages gives, whatever the
+    bytes received (unknown fields anywhere, a payload sent in two parts, absent parts,
+    lengths over one varint byte)."""
+    rp = transaction_pb2.Transaction.Payload.ReducedPayload(
+        creator_account_id="alice@bank", created_time=1_700_000_000_000, quorum=1
+    )
+    for i in range(commands):
+        c = rp.commands.add().transfer_asset
+        c.src_account_id, c.dest_account_id, c.amount = "alice@bank", f"u{i}@bank", "1.00"
+        c.description = description
+    rp_raw = unknown[0] + rp.SerializeToString() + unknown[1]
+    parts = [_field(1, rp_raw)] if has_rp else []
+    if batch:
+        meta = transaction_pb2.Transaction.Payload.BatchMeta(reduced_hashes=["ab" * 32])
+        parts.append(_field(5, meta.SerializeToString()))
+    parts.append(unknown[2])
+    sigs = b"".join(
+        _field(
+            2,
+            primitive_pb2.Signature(
+                public_key="cd" * 32, signature=f"{i:02x}" * 64
+            ).SerializeToString(),
+        )
+        for i in range(signatures)
+    )
+    if not has_payload:
+        tx_raw = unknown[3] + sigs + unknown[4]
+    elif split_payload:  # field 1 twice: the parser merges the two
+        tx_raw = _field(1, parts[0]) + unknown[3] + sigs + _field(1, b"".join(parts[1:]))
+    else:
+        tx_raw = unknown[3] + _field(1, b"".join(parts)) + sigs + unknown[4]
+    tx_raw += unknown[5]
+    pb = transaction_pb2.Transaction.FromString(tx_raw)
+    tx = Tx(pb)
+    assert tx.payload_bytes == pb.payload.SerializeToString()
+    assert tx.reduced_payload_bytes == pb.payload.reduced_payload.SerializeToString()
+    assert tx.serialize() == pb.SerializeToString()
+    assert tx.size == pb.ByteSize()
+    assert tx.signed_hash == sha3_256(pb.SerializeToString())
+    assert tx.hash == sha3_256(pb.payload.SerializeToString())
+    assert tx.reduced_hash == sha3_256(pb.payload.reduced_payload.SerializeToString())
+
+
+def test_first_field_of_messages_without_it() -> None:
+    assert first_field(b"") == b""
+    assert first_field(b"\x12\x00") == b""  # field 2 only
+    assert first_field(b"\x0a\x00\x12\x01x") == b""  # field 1 present and empty
+    assert first_field(b"\x0a\x81\x01" + b"y" * 129) == b"y" * 129
 
 
 def test_round_order() -> None:
