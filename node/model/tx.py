@@ -30,10 +30,10 @@ class DecodeError(ValueError):
 class Tx:
     """One transaction; hashes are computed once and cached.
 
-    The wrapped message must not be mutated after the first hash is taken. The cached
-    values are computed on first read, without a lock: a transaction's hashes are read on
-    the event loop and on worker threads alike, and a race is harmless (both threads
-    compute the same pure value and one store wins). Plain slots rather than
+    The wrapped message must not be mutated after the first hash, size or serialization
+    is taken. The cached values are computed on first read, without a lock: a
+    transaction's hashes are read on the event loop and on worker threads alike, and a
+    race is harmless (both threads compute the same pure value and one store wins). Plain slots rather than
     ``functools.cached_property``, which takes a lock shared by every instance (Python
     3.11) and which the native build (node.native) cannot compile.
 
