@@ -48,6 +48,7 @@ from node.client.channel import GrpcError, StatusCode
 from node.client.torii import COMMAND_SERVICE, ToriiClient
 from node.crypto import KeyPair, KeyScheme, sha3_256
 from node.model import Tx
+from node.model.tx import len_field
 
 LOAD_DOMAINS = ("aclb", "abaa", "wing")
 ASSET = "khr#bakong"
@@ -408,16 +409,7 @@ class LoadGenerator:
 
 def tx_list_body(txs: Sequence[bytes]) -> bytes:
     """A serialized TxList of already-serialized txs (field 1, length-delimited)."""
-    parts: list[bytes] = []
-    for data in txs:
-        n = len(data)
-        head = bytearray(b"\x0a")
-        while n > 0x7F:
-            head.append((n & 0x7F) | 0x80)
-            n >>= 7
-        head.append(n)
-        parts += (bytes(head), data)
-    return b"".join(parts)
+    return b"".join(len_field(1, data) for data in txs)
 
 
 async def _client_task(target: str, task_status: trio.TaskStatus[ToriiClient]) -> None:

@@ -15,6 +15,7 @@ from google.protobuf import empty_pb2
 
 from node.client.channel import DEFAULT_MAX_MESSAGE_SIZE, Channel, client_ssl_context
 from node.model import Tx
+from node.model.tx import len_field
 from node.proto.iroha import endpoint_pb2, qry_responses_pb2, queries_pb2, transaction_pb2
 
 ToriiResponse = endpoint_pb2.ToriiResponse
@@ -63,21 +64,12 @@ def _hex(tx_hash: bytes | str) -> str:
     return tx_hash.hex() if isinstance(tx_hash, bytes) else tx_hash.lower()
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def encode_tx_list(txs: Sequence[Tx]) -> bytes:
     """Serialized ``TxList``: field 1 repeated, each tx's bytes as they are (no re-copy)."""
     parts = []
     for t in txs:
         data = t.serialize()
-        parts.append(b"\x0a" + _varint(len(data)) + data)
+        parts.append(len_field(1, data))
     return b"".join(parts)
 
 

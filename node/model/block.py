@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from node.crypto import sha3_256
-from node.model.tx import Tx
+from node.model.tx import Tx, len_field
 from node.proto.iroha import block_pb2, primitive_pb2, proposal_pb2
 
 GENESIS_PREV_HASH = bytes(32)  # genesis prev_block_hash is 64 hex zeros
@@ -40,23 +40,10 @@ def signed_block_bytes(
     """``Block{block_v1{payload, signatures}}`` serialized, from the payload already
     serialized: byte for byte ``SerializeToString()`` of that message (fields in number
     order), without copying the payload's transactions into a new message to get it."""
-    v1 = _len_field(1, payload_bytes) + b"".join(
-        _len_field(2, s.SerializeToString()) for s in signatures
+    v1 = len_field(1, payload_bytes) + b"".join(
+        len_field(2, s.SerializeToString()) for s in signatures
     )
-    return _len_field(1, v1)
-
-
-def _len_field(number: int, data: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return len_field(1, v1)
 
 
 def block_hash(block: block_pb2.Block_v1) -> bytes:

@@ -33,9 +33,9 @@ class Tx:
     The wrapped message must not be mutated after the first hash, size or serialization
     is taken. The cached values are computed on first read, without a lock: a
     transaction's hashes are read on the event loop and on worker threads alike, and a
-    race is harmless (both threads compute the same pure value and one store wins). Plain slots rather than
-    ``functools.cached_property``, which takes a lock shared by every instance (Python
-    3.11) and which the native build (node.native) cannot compile.
+    race is harmless (both threads compute the same pure value and one store wins).
+    Plain slots rather than ``functools.cached_property``, which takes a lock shared by
+    every instance (Python 3.11) and which the native build (node.native) cannot compile.
 
     Sub-messages read often (the reduced payload, each command's set field) are kept
     too: every protobuf attribute read builds a new Python wrapper, and stateless checks,
@@ -233,6 +233,21 @@ class Tx:
     def size(self) -> int:
         """Serialized size in bytes."""
         return len(self.serialize())
+
+
+def varint(n: int) -> bytes:
+    """Protobuf's base-128 encoding of a non-negative integer."""
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def len_field(number: int, data: bytes) -> bytes:
+    """Field ``number`` of a message, length-delimited, holding ``data`` (serialized)."""
+    return varint(number << 3 | 2) + varint(len(data)) + data
 
 
 def first_field(data: bytes) -> bytes:

@@ -17,7 +17,7 @@ from node.model import (
     sha3_256,
     signed_block_bytes,
 )
-from node.model.tx import first_field
+from node.model.tx import first_field, len_field
 from node.proto.iroha import block_pb2, primitive_pb2, proposal_pb2, transaction_pb2
 from tests.support.iroha_sdk import run_sdk
 
@@ -138,21 +138,8 @@ def test_tx_reads_its_commands_signatures_and_size_once() -> None:
     assert fresh.size == pb.ByteSize() == len(pb.SerializeToString())
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(number: int, value: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
-
-
 # unknown fields: a varint (field 15), and a length-delimited one (field 99)
-_UNKNOWN = [b"", b"\x78\x01", _field(99, b"junk")]
+_UNKNOWN = [b"", b"\x78\x01", len_field(99, b"junk")]
 
 
 @settings(max_examples=300, deadline=None)
@@ -188,13 +175,13 @@ def test_payload_bytes_cut_from_the_whole_are_the_sub_messages_serialization(
         c.src_account_id, c.dest_account_id, c.amount = "alice@bank", f"u{i}@bank", "1.00"
         c.description = description
     rp_raw = unknown[0] + rp.SerializeToString() + unknown[1]
-    parts = [_field(1, rp_raw)] if has_rp else []
+    parts = [len_field(1, rp_raw)] if has_rp else []
     if batch:
         meta = transaction_pb2.Transaction.Payload.BatchMeta(reduced_hashes=["ab" * 32])
-        parts.append(_field(5, meta.SerializeToString()))
+        parts.append(len_field(5, meta.SerializeToString()))
     parts.append(unknown[2])
     sigs = b"".join(
-        _field(
+        len_field(
             2,
             primitive_pb2.Signature(
                 public_key="cd" * 32, signature=f"{i:02x}" * 64
@@ -205,9 +192,9 @@ def test_payload_bytes_cut_from_the_whole_are_the_sub_messages_serialization(
     if not has_payload:
         tx_raw = unknown[3] + sigs + unknown[4]
     elif split_payload:  # field 1 twice: the parser merges the two
-        tx_raw = _field(1, parts[0]) + unknown[3] + sigs + _field(1, b"".join(parts[1:]))
+        tx_raw = len_field(1, parts[0]) + unknown[3] + sigs + len_field(1, b"".join(parts[1:]))
     else:
-        tx_raw = unknown[3] + _field(1, b"".join(parts)) + sigs + unknown[4]
+        tx_raw = unknown[3] + len_field(1, b"".join(parts)) + sigs + unknown[4]
     tx_raw += unknown[5]
     pb = transaction_pb2.Transaction.FromString(tx_raw)
     tx = Tx(pb)
