@@ -3,6 +3,8 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+# pytest workers (pytest-xdist; each takes whole test files)
+TEST_JOBS ?= 2
 
 .PHONY: test test-long lint native proto devnet devnet-down bench bench-long bench-crypto clean
 
@@ -13,8 +15,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 ## test: lint, type-check and run the test suite on the native build (creates .venv)
-test: $(STAMP) lint native
-	$(BIN)/python -m pytest -q -m "not slow"
+test: $(STAMP)
+	@# lint and the native build side by side: each is one process, and a fresh clone's
+	@# native build takes 1-2 minutes
+	$(MAKE) --no-print-directory -j2 lint native
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_JOBS) --dist loadfile
 
 ## test-long: everything, including long simulation and fault runs, then the suite again
 ## as plain Python (BAKONG_PURE=1), the fallback when no C compiler is present
@@ -57,4 +62,4 @@ bench-crypto: $(STAMP)
 
 clean:
 	-$(BIN)/bakong-node native clean
-	rm -rf $(VENV) .venv-iroha-sdk .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-iroha-sdk .venv-iroha-sdk.lock .pytest_cache .mypy_cache .ruff_cache .hypothesis

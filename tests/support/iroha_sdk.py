@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support.locks import exclusive
+
 ROOT = Path(__file__).resolve().parents[2]
 SDK_VENV = Path(os.environ.get("BAKONG_IROHA_SDK_VENV", ROOT / ".venv-iroha-sdk"))
 SDK_PY = SDK_VENV / "bin" / "python"
@@ -24,12 +26,16 @@ def ensure_sdk() -> Path:
     """Create the SDK venv when missing; return its python."""
     if _STAMP.exists():
         return SDK_PY
-    subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True)
-    pip = [str(SDK_PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    # --no-deps: the SDK's own metadata drags in grpcio-tools; it needs only these.
-    subprocess.run([*pip, "--no-deps", "iroha==1.6.0.2"], check=True)
-    subprocess.run([*pip, "protobuf==3.20.1", "grpcio", "pynacl"], check=True)
-    _STAMP.touch()
+    # `make test` runs two pytest workers: one creates the venv, the other waits for it
+    with exclusive(SDK_VENV.with_name(SDK_VENV.name + ".lock")):
+        if _STAMP.exists():
+            return SDK_PY
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(SDK_VENV)], check=True)
+        pip = [str(SDK_PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        # --no-deps: the SDK's own metadata drags in grpcio-tools; it needs only these.
+        subprocess.run([*pip, "--no-deps", "iroha==1.6.0.2"], check=True)
+        subprocess.run([*pip, "protobuf==3.20.1", "grpcio", "pynacl"], check=True)
+        _STAMP.touch()
     return SDK_PY
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from node.payments.khqr import KHQR, crc_hex, decode, encode, khqr_md5
+from tests.support.locks import exclusive
 
 from .test_khqr import SDK_INDIVIDUAL_KHR
 
@@ -56,15 +57,25 @@ def sdk_dir() -> Path:
     if node is None or npm is None:
         pytest.skip("node and npm are needed to run NBC's bakong-khqr SDK; not found on PATH")
     package = SDK_DIR / "node_modules" / "bakong-khqr" / "package.json"
-    if not package.exists() or json.loads(package.read_text())["version"] != SDK_VERSION:
-        SDK_DIR.mkdir(parents=True, exist_ok=True)
-        install = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(SDK_DIR),
-             f"bakong-khqr@{SDK_VERSION}"],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        if install.returncode != 0:
-            pytest.fail(f"npm install bakong-khqr@{SDK_VERSION} failed:\n{install.stderr[-2000:]}")
+
+    def installed() -> bool:
+        return package.exists() and json.loads(package.read_text())["version"] == SDK_VERSION
+
+    if installed():
+        return SDK_DIR
+    # pytest-xdist workers share the folder: one installs, the other waits for it
+    with exclusive(SDK_DIR.with_name(SDK_DIR.name + ".lock")):
+        if not installed():
+            SDK_DIR.mkdir(parents=True, exist_ok=True)
+            install = subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund", "--prefix", str(SDK_DIR),
+                 f"bakong-khqr@{SDK_VERSION}"],
+                capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            if install.returncode != 0:
+                pytest.fail(
+                    f"npm install bakong-khqr@{SDK_VERSION} failed:\n{install.stderr[-2000:]}"
+                )
     return SDK_DIR
 
 
