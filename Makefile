@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-# pytest workers (pytest-xdist; each takes whole test files)
+# pytest workers (pytest-xdist; an idle worker takes tests queued for a busy one)
 TEST_JOBS ?= 2
 
 .PHONY: test test-long lint native proto devnet devnet-down bench bench-long bench-crypto clean
@@ -19,7 +19,7 @@ test: $(STAMP)
 	@# lint and the native build side by side: each is one process, and a fresh clone's
 	@# native build takes 1-2 minutes
 	$(MAKE) --no-print-directory -j2 lint native
-	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_JOBS) --dist loadfile
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_JOBS) --dist worksteal
 
 ## test-long: everything, including long simulation and fault runs, then the suite again
 ## as plain Python (BAKONG_PURE=1), the fallback when no C compiler is present

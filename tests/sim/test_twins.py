@@ -1,8 +1,6 @@
 """Twins (reliability plan rows 7, 8 and the Twins negative controls of row 10): a
-validator's key run by two nodes in different partitions, scenario by scenario.
-
-Kept apart from ``test_cluster.py`` so that ``make test``'s two workers can run the two
-longest simulation files side by side (pytest-xdist hands out whole files).
+validator's key run by two nodes in different partitions, scenario by scenario; the
+random-fault families are in ``test_cluster.py``.
 """
 
 from __future__ import annotations
