@@ -14,8 +14,5 @@ def exclusive(path: Path) -> Iterator[None]:
     worker to arrive installs, the others wait and then find the work done."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file is closed
+        yield
