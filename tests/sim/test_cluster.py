@@ -2,9 +2,9 @@
 rows 7 and 8, are in ``test_twins.py``).
 
 ``BAKONG_LONG=1`` (``make test-long``) runs ten times the reliability plan's CI seeds;
-``make test`` runs half of them in the n = 4, n = 7 and proposal-fill families, so that the
-whole suite stays under ten minutes on two cores. Seeds run on two processes; every
-failure message carries the command that replays it.
+``make test`` runs fewer in the n = 4, n = 7 and proposal-fill families (120 of 300 at
+n = 4, 30 of 100 at n = 7), so that the whole suite stays under ten minutes on two cores.
+Seeds run on two processes; every failure message carries the command that replays it.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from node.storage.memory import CrashMode
 
 SCALE = 10 if os.environ.get("BAKONG_LONG") == "1" else 1
 # Seeds per family, make test / make test-long. The plan's CI figures (rows 4, 5) are
-# 300 and 100; at about 0.9 s of CPU per n = 4 seed they alone took 3 of make test's
-# 14 minutes. 150 still gives row 9 its 20 seeds per byzantine behaviour on average.
-N4_SEEDS = 150 if SCALE == 1 else 3000
-N7_SEEDS = 50 if SCALE == 1 else 1000
-FILL_SEEDS = 30 if SCALE == 1 else 600
+# 300 and 100; at about 0.9 and 1.3 s of CPU per seed they alone took 3 of make test's
+# 14 minutes, and the simulation files are two thirds of the suite's CPU. Row 9 (the
+# byzantine behaviours, drawn per seed) gets about 17 n = 4 seeds per behaviour.
+N4_SEEDS = 120 if SCALE == 1 else 3000
+N7_SEEDS = 30 if SCALE == 1 else 1000
+FILL_SEEDS = 20 if SCALE == 1 else 600
 JOBS = 2
 N4_TRACES: dict[int, str] = {}  # n = 4 family: seed -> trace hash
 
