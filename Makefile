@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 ## test: lint, type-check and run the test suite on the native build (creates .venv)
 test: $(STAMP)
 	@# lint and the native build side by side: each is one process, and a fresh clone's
-	@# native build takes 1-2 minutes
+	@# native build takes about a minute
 	$(MAKE) --no-print-directory -j2 lint native
 	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_JOBS) --dist worksteal
 

@@ -35,6 +35,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -257,12 +258,21 @@ def build(force: bool = False) -> bool:
         notes = io.StringIO()  # mypyc's notes (shown only if it fails)
         try:
             with contextlib.redirect_stdout(notes):
+                # One C file per module, so the compiler runs on every core (the single
+                # file took 90 s on one). Measured: no runtime cost beyond the noise.
                 exts = mypycify(
-                    ["--config-file", str(config), *paths], opt_level="3", group_name=GROUP
+                    ["--config-file", str(config), *paths],
+                    opt_level="3",
+                    group_name=GROUP,
+                    multi_file=True,
                 )
         except (Exception, SystemExit):
             print(notes.getvalue(), end="")
             raise
+        # mypyc writes the group's headers under build/node/ but its module files in
+        # build/, which include them by bare name.
+        for ext in exts:
+            ext.include_dirs.append(str(Path("build", *GROUP.split(".")[:-1])))
         for m, folder in C_EXTENSIONS.items():
             exts.append(
                 Extension(
@@ -274,6 +284,7 @@ def build(force: bool = False) -> bool:
                 )
             )
         dist = Distribution({"name": "bakong-node-native", "ext_modules": exts})
+        dist.cmdclass["build_ext"] = _build_ext_side_by_side()
         cmd = dist.get_command_obj("build_ext")
         cmd.inplace = True
         cmd.build_temp = str(config.parent / "temp")
@@ -290,3 +301,26 @@ def build(force: bool = False) -> bool:
     )
     print(f"native build: done in {time.monotonic() - started:.0f} s")
     return True
+
+
+def _build_ext_side_by_side() -> type:
+    """setuptools' build_ext, compiling an extension's C files side by side, one compiler
+    per core (setuptools compiles them one after another)."""
+    from setuptools.command.build_ext import build_ext  # type: ignore[import-untyped]
+
+    class BuildExt(build_ext):  # type: ignore[misc]
+        def build_extensions(self) -> None:
+            serial = self.compiler.compile
+
+            def compile(sources: list[str], *args: object, **kwargs: object) -> list[str]:
+                def one(src: str) -> list[str]:
+                    objects: list[str] = serial([src], *args, **kwargs)
+                    return objects
+
+                with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+                    return [obj for objs in pool.map(one, sources) for obj in objs]
+
+            self.compiler.compile = compile
+            super().build_extensions()
+
+    return BuildExt
