@@ -18,18 +18,19 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	@# lint and the native build side by side: each is one process, and a fresh clone's
 	@# native build takes about a minute
-	$(MAKE) --no-print-directory -j2 lint native
+	$(MAKE) --no-print-directory -j2 lint native NATIVE_FLAGS=--require
 	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_JOBS) --dist worksteal
 
 ## test-long: everything, including long simulation and fault runs, then the suite again
 ## as plain Python (BAKONG_PURE=1), the fallback when no C compiler is present
+test-long: NATIVE_FLAGS = --require
 test-long: $(STAMP) lint native
 	BAKONG_LONG=1 $(BIN)/python -m pytest -q
 	BAKONG_PURE=1 $(BIN)/python -m pytest -q -m "not slow"
 
 ## native: compile the per-transaction modules with mypyc (skipped when up to date)
 native: $(STAMP)
-	$(BIN)/bakong-node native build
+	$(BIN)/bakong-node native build $(NATIVE_FLAGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -80,12 +80,16 @@ def cmd_native(args: argparse.Namespace) -> int:
     from node import native
 
     if args.action == "build":
-        native.build(args.force)  # a failed build is no error: the node runs as plain Python
+        # A failed build is no error (the node runs as plain Python) unless required.
+        ok = native.build(args.force)
+        code = 1 if args.require and not ok and native.can_build() else 0
+        if code:
+            print("native build: required (--require), and this machine can build", file=sys.stderr)
         # Freeing mypy's in-memory build at interpreter exit took 18 s here; skip it, as
         # mypy's own command line does.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(code)
     elif args.action == "clean":
         print(f"native build: removed {native.clean()} files")
     else:
@@ -118,6 +122,11 @@ def parser() -> argparse.ArgumentParser:
     n = sub.add_parser("native", help="the mypyc build of the per-transaction modules")
     n.add_argument("action", choices=("build", "status", "clean"))
     n.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    n.add_argument(
+        "--require",
+        action="store_true",
+        help="build: exit 1 when the build fails on a machine with mypyc and a C compiler",
+    )
     n.set_defaults(func=cmd_native)
     return p
 

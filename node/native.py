@@ -18,7 +18,10 @@ through the import system, so a build is all or nothing: :func:`activate` (run b
 what was compiled (an edit or a checkout since the build), and says so once on stderr.
 ``BAKONG_PURE=1`` loads them from source on purpose.
 
-    bakong-node native build | status | clean
+    bakong-node native build [--require] | status | clean
+
+``--require`` (``make test``) makes a failed build an error where the machine could build:
+the fallback to plain Python is for machines without a compiler, not for a broken build.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import sys
 import sysconfig
 import time
@@ -224,6 +228,18 @@ def clean() -> int:
     return removed
 
 
+def compiler() -> str | None:
+    """The C compiler the build would run (``$CC``, else the one Python was built with),
+    when it is on this machine."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shutil.which(cc.split()[0])
+
+
+def can_build() -> bool:
+    """This machine has what the build needs: mypyc and a C compiler."""
+    return importlib.util.find_spec("mypyc") is not None and compiler() is not None
+
+
 def build(force: bool = False) -> bool:
     """Compile MODULES in place; True when a current build is on disk afterwards."""
     if not force and built() and stale_reason() is None:
@@ -234,6 +250,9 @@ def build(force: bool = False) -> bool:
         from setuptools import Distribution, Extension  # type: ignore[import-untyped]
     except ImportError as e:
         print(f"native build: skipped, {e.name} is not installed; running as plain Python")
+        return False
+    if compiler() is None:
+        print("native build: skipped, no C compiler on this machine; running as plain Python")
         return False
     clean()
     started = time.monotonic()

@@ -145,3 +145,39 @@ def test_the_c_extension_is_refused_in_plain_python_mode(tmp_path: Path) -> None
     root = copy_of_node(tmp_path)
     proc = run_child(root, "import node.crypto._donna", **{native.PURE_ENV: "1"})
     assert proc.returncode != 0 and "compiled modules are off" in proc.stderr
+
+
+def native_build(root: Path, *flags: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``bakong-node native build --force [flags]`` on the copy of ``node`` at ``root``."""
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", "native", "build", "--force", *flags],
+        cwd=root,
+        env={**child_env(root), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not native.can_build(), reason="no C compiler or no mypyc here")
+def test_a_failed_build_is_an_error_only_when_required(tmp_path: Path) -> None:
+    root = copy_of_node(tmp_path)
+    broken = root / "node" / "consensus" / "yac.py"
+    broken.write_text(broken.read_text() + "\ndef broken(:\n")
+    proc = native_build(root, "--require")  # as `make test` runs it
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "native build: failed" in proc.stdout and "required (--require)" in proc.stderr
+    proc = native_build(root)  # as `make devnet` runs it: the node falls back to Python
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "native build: failed" in proc.stdout
+
+
+def test_without_a_compiler_the_build_is_skipped_even_when_required(tmp_path: Path) -> None:
+    root = copy_of_node(tmp_path)
+    before = sorted(p.name for p in root.rglob(f"*{SUFFIX}"))
+    proc = native_build(root, "--require", CC=str(tmp_path / "no-such-cc"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "skipped, no C compiler" in proc.stdout
+    # skipped before anything was cleaned: a build already there stays
+    assert sorted(p.name for p in root.rglob(f"*{SUFFIX}")) == before
