@@ -34,17 +34,24 @@ def child_env(root: Path) -> dict[str, str]:
     return {**environ, "PYTHONPATH": str(root)}
 
 
-def run_child(root: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``python -c code`` importing ``node`` from ``root``, output captured."""
+def python_in(
+    root: Path, *args: str, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``python args...`` importing ``node`` from ``root``, output captured."""
     return subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, *args],
         cwd=root,
         env={**child_env(root), **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
+
+
+def run_child(root: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` importing ``node`` from ``root``, output captured."""
+    return python_in(root, "-c", code, **env)
 
 
 def probe(root: Path, **env: str) -> tuple[str, str, str, str]:
@@ -149,14 +156,8 @@ def test_the_c_extension_is_refused_in_plain_python_mode(tmp_path: Path) -> None
 
 def native_build(root: Path, *flags: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``bakong-node native build --force [flags]`` on the copy of ``node`` at ``root``."""
-    return subprocess.run(
-        [sys.executable, "-m", "node.cli", "native", "build", "--force", *flags],
-        cwd=root,
-        env={**child_env(root), **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    return python_in(
+        root, "-m", "node.cli", "native", "build", "--force", *flags, timeout=300, **env
     )
 
 
