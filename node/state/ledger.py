@@ -32,8 +32,6 @@ from node.state.wsv import WorldStateView
 from node.storage.cache import ReadCache
 from node.storage.kv import KVReader, KVStore, WriteBatch
 
-_HIST = struct.Struct(">Q")  # a history entry's value: the tx's created_time
-
 
 class LedgerError(Exception):
     """Base of the ledger's refusals; the message says what and why."""
@@ -340,21 +338,36 @@ class Ledger:
                 batch.delete(key)
             else:
                 batch.put(key, value)
-        # per transaction: its record and history entries (the hot loop of a commit)
+        # per transaction: its record, and its reference in the block's history entry of
+        # its creator and of each (account, asset) it touches (the hot loop of a commit)
         put = batch.ops.append
-        tx_key, history_suffix, pack_time = K.tx_key, K.history_suffix, _HIST.pack
+        tx_key, pack_ref = K.tx_key, K.HISTORY_REF.pack
+        created: dict[str, list[bytes]] = {}  # creator -> refs
+        touching: dict[str, list[bytes]] = {}  # "account/asset" -> refs
         for index, (tx, touched) in enumerate(zip(result.txs, result.touched, strict=True)):
             rp = tx.reduced_payload
             put((tx_key(tx.hash, legacy), committed_record(height, index)))
-            value = pack_time(rp.created_time)
-            suffix = b"/" + history_suffix(height, index)
+            ref = pack_ref(index, rp.created_time)
             creator = rp.creator_account_id
             if creator:  # Iroha's genesis tx has no creator
-                put((K.HISTORY + creator.encode() + suffix, value))
+                refs = created.get(creator)
+                if refs is None:
+                    created[creator] = [ref]
+                else:
+                    refs.append(ref)
             if len(touched) > 2:  # several commands may name the same pair
                 touched = list(dict.fromkeys(touched))
-            for account, asset in touched:  # K.k(ASSET_HISTORY, account, asset)
-                put((K.ASSET_HISTORY + f"{account}/{asset}".encode() + suffix, value))
+            for account, asset in touched:
+                pair = f"{account}/{asset}"
+                refs = touching.get(pair)
+                if refs is None:
+                    touching[pair] = [ref]
+                else:
+                    refs.append(ref)
+        suffix = b"/%016d" % height  # read back by K.history_rows
+        for table, owners in ((K.HISTORY, created), (K.ASSET_HISTORY, touching)):
+            for owner, refs in owners.items():
+                put((table + owner.encode() + suffix, b"".join(refs)))
         for index, (tx_hash, err) in enumerate(result.rejected):
             key = K.tx_key(tx_hash, legacy)
             if self.store.get(key) is None:  # never overwrite a known transaction's record

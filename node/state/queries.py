@@ -15,7 +15,6 @@ account returns an empty page.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,7 +33,6 @@ PendingSource = Callable[[str], Sequence[Sequence[Tx]]]
 """account id -> pending batches (each a sequence of Tx) that involve that account."""
 
 Reason = R.ErrorResponse.Reason
-_CREATED = struct.Struct(">Q")  # last 8 bytes of a history value (layout 1: hash first)
 PR = P.P
 
 
@@ -304,11 +302,9 @@ class QueryExecutor:
         lo_t = _ms(meta.first_tx_time) if meta.HasField("first_tx_time") else 0
         hi_t = _ms(meta.last_tx_time) if meta.HasField("last_tx_time") else 1 << 64
         for k, v in self.reader.iterate(prefix):
-            height_s, _, index_s = k[len(prefix) :].partition(b"/")
-            height, index = int(height_s), int(index_s)
-            (created,) = _CREATED.unpack_from(v, len(v) - _CREATED.size)
-            if lo_h <= height <= hi_h and lo_t <= created <= hi_t:
-                rows.append((height, index, created))
+            for row in K.history_rows(k[len(prefix) :], v):
+                if lo_h <= row[0] <= hi_h and lo_t <= row[2] <= hi_t:
+                    rows.append(row)
         sequence = list(meta.ordering.sequence) or [
             queries_pb2.Ordering.FieldOrdering(field="kPosition")
         ]

@@ -299,21 +299,95 @@ def test_tx_record_encodings() -> None:
     assert TxRecord.decode(struct.pack(">BQIBIQ", 1, 7, 3, 0, 0, 0)) == TxRecord(True, 7, 3)
 
 
+def _to_per_tx_history(store: LevelDBStore, ledger: Ledger, b: WriteBatch, hashed: bool) -> None:
+    """Split each block's history entries into one entry per transaction, as nodes wrote
+    them before: ``.../{height}/{index}`` -> created_time, after the tx hash if
+    ``hashed`` (layout 1)."""
+    for prefix in (K.HISTORY, K.ASSET_HISTORY):
+        for k, v in store.iterate(prefix):
+            b.delete(k)
+            for height, index, created in K.history_rows(k.rsplit(b"/", 1)[1], v):
+                value = struct.pack(">Q", created)
+                if hashed:
+                    block, _ = ledger.get_block(height) or (None, b"")
+                    assert block is not None
+                    value = Tx(block.block_v1.payload.transactions[index]).hash + value
+                b.put(k + b"/%06d" % index, value)
+
+
 def _to_layout_1(store: LevelDBStore, ledger: Ledger) -> None:
     """Rewrite a data dir the way a node before ``m/format`` left it: hex tx keys, and
-    history values that start with the tx hash."""
+    per-transaction history values that start with the tx hash."""
     b = WriteBatch()
     for k, v in store.iterate(K.TX):
         b.delete(k)
         b.put(K.TX + k[len(K.TX) :].hex().encode(), v)
-    for prefix in (K.HISTORY, K.ASSET_HISTORY):
-        for k, v in store.iterate(prefix):
-            height, index = (int(x) for x in k.rsplit(b"/", 2)[1:])
-            block, _ = ledger.get_block(height) or (None, b"")
-            assert block is not None and len(v) == 8
-            b.put(k, Tx(block.block_v1.payload.transactions[index]).hash + v)
+    _to_per_tx_history(store, ledger, b, hashed=True)
     b.delete(K.FORMAT)
     store.write(b, sync=True)
+
+
+def _history_walk(ledger: Ledger, account: str) -> list[bytes]:
+    """Every tx of ``account``'s history, a page of one at a time."""
+    walked: list[bytes] = []
+    meta = Q.TxPaginationMeta(page_size=1)
+    while True:
+        q = Q.GetAccountTransactions(account_id=account, pagination_meta=meta)
+        page = ledger.query(query("admin@test", get_account_transactions=q))
+        walked += [Tx(t).hash for t in page.transactions_page_response.transactions]
+        if not page.transactions_page_response.next_tx_hash:
+            assert page.transactions_page_response.all_transactions_size == len(walked)
+            return walked
+        meta.first_tx_hash = page.transactions_page_response.next_tx_hash
+
+
+def test_history_is_one_entry_per_account_and_block(ledger: Ledger) -> None:
+    """A merchant paid three times in a block gets one asset-history entry for it, with
+    the three transactions in block order; each payer's entries stay their own."""
+    pays = [
+        make_tx(AL, [transfer(AL, BO, "0.01")], [ALICE], created_time=T0 + 1),
+        make_tx(AL, [transfer(AL, BO, "0.02")], [ALICE], created_time=T0 + 2),
+        make_tx(BO, [transfer(BO, AL, "0.03")], [BOB], created_time=T0 + 3),
+        make_tx(AL, [transfer(AL, BO, "0.04")], [ALICE], created_time=T0 + 4),
+    ]
+    commit(ledger, pays)
+    at = K.ASSET_HISTORY + b"bob@wing/usd#bakong/"
+    entries = [(k, v) for k, v in ledger.store.iterate(at) if k.endswith(b"%016d" % 2)]
+    assert len(entries) == 1
+    rows = K.history_rows(entries[0][0][len(at) :], entries[0][1])
+    assert rows == [(2, i, T0 + i + 1) for i in range(4)]
+    created = [(k, v) for k, v in ledger.store.iterate(K.HISTORY + b"alice@aclb/")]
+    assert K.history_rows(created[-1][0].rsplit(b"/", 1)[1], created[-1][1]) == [
+        (2, 0, T0 + 1),
+        (2, 1, T0 + 2),
+        (2, 3, T0 + 4),
+    ]
+    assert _history_walk(ledger, AL)[-3:] == [pays[0].hash, pays[1].hash, pays[3].hash]
+
+
+def test_per_tx_history_written_before_keeps_paging(tmp_path: Path) -> None:
+    """A layout-2 data dir from before the per-block history entries: its old entries
+    and the new ones page as one history, and a reindex writes the new form only."""
+    store = LevelDBStore(str(tmp_path / "db"))
+    ledger = new_ledger(store)
+    old = make_tx(AL, [transfer(AL, BO, "0.01")], [ALICE])
+    commit(ledger, [old])
+    b = WriteBatch()
+    _to_per_tx_history(store, ledger, b, hashed=False)
+    store.write(b, sync=True)
+    assert all(k.count(b"/") == 3 for k, _ in store.iterate(K.HISTORY))
+    store.close()
+    store = LevelDBStore(str(tmp_path / "db"))
+    ledger = Ledger.open(store)
+    new = make_tx(AL, [transfer(AL, BO, "0.02")], [ALICE], created_time=T0 + 1)
+    commit(ledger, [new])
+    walked = _history_walk(ledger, AL)
+    assert walked[-2:] == [old.hash, new.hash]
+    Ledger.drop_state(store)
+    ledger = Ledger.open(store)
+    assert all(k.count(b"/") == 2 for k, _ in store.iterate(K.HISTORY))
+    assert _history_walk(ledger, AL) == walked
+    store.close()
 
 
 def test_layout_1_data_dir_keeps_working_until_reindexed(tmp_path: Path) -> None:
@@ -334,18 +408,8 @@ def test_layout_1_data_dir_keeps_working_until_reindexed(tmp_path: Path) -> None
     assert store.get(K.FORMAT) is None
     got = _get_transactions(ledger, [old.hash_hex, new.hash_hex]).transactions_response
     assert [Tx(t).hash for t in got.transactions] == [old.hash, new.hash]
-    # history pages over old entries (hash + created_time) and new ones (created_time)
-    walked: list[bytes] = []
-    meta = Q.TxPaginationMeta(page_size=1)
-    while True:
-        q = Q.GetAccountTransactions(account_id=AL, pagination_meta=meta)
-        page = ledger.query(query("admin@test", get_account_transactions=q))
-        walked += [Tx(t).hash for t in page.transactions_page_response.transactions]
-        if not page.transactions_page_response.next_tx_hash:
-            break
-        meta.first_tx_hash = page.transactions_page_response.next_tx_hash
-    assert walked[-2:] == [old.hash, new.hash]
-    assert page.transactions_page_response.all_transactions_size == len(walked)
+    # history pages over old entries (hash + created_time) and a new block's entry
+    assert _history_walk(ledger, AL)[-2:] == [old.hash, new.hash]
     # drop_state + open (the reindex) rebuilds the records in today's layout
     Ledger.drop_state(store)
     ledger = Ledger.open(store)

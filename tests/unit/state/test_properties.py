@@ -101,9 +101,10 @@ def supply(store: KVStore) -> dict[str, int]:
     return out
 
 
-def asset_history_model(ledger: Ledger) -> set[bytes]:
-    """The asset-history keys, derived from the stored blocks' commands alone."""
-    keys = set()
+def asset_history_model(ledger: Ledger) -> set[tuple[str, int, int]]:
+    """The asset-history rows ("account/asset", height, index), derived from the stored
+    blocks' commands alone."""
+    rows = set()
     for height in range(1, ledger.height + 1):
         block, _ = ledger.get_block(height) or (None, b"")
         assert block is not None
@@ -119,16 +120,17 @@ def asset_history_model(ledger: Ledger) -> set[bytes]:
                 else:
                     pairs = []
                 for account_id, asset in pairs:
-                    keys.add(
-                        K.ASSET_HISTORY
-                        + f"{account_id}/{asset}/".encode()
-                        + K.history_suffix(height, index)
-                    )
-    return keys
+                    rows.add((f"{account_id}/{asset}", height, index))
+    return rows
 
 
-def asset_history(store: KVStore) -> set[bytes]:
-    return {k for k, _ in store.iterate(K.ASSET_HISTORY)}
+def asset_history(store: KVStore) -> set[tuple[str, int, int]]:
+    """The asset-history rows as stored: one entry per (account, asset) and block."""
+    rows = set()
+    for k, v in store.iterate(K.ASSET_HISTORY):
+        owner, _, rest = k[len(K.ASSET_HISTORY) :].decode().rpartition("/")
+        rows |= {(owner, h, i) for h, i, _ in K.history_rows(rest.encode(), v)}
+    return rows
 
 
 def minted(txs: list[Tx]) -> dict[str, int]:
