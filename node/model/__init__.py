@@ -9,6 +9,7 @@ from node.crypto import sha3_256
 from node.model.block import (
     GENESIS_PREV_HASH,
     block_hash,
+    block_payload_bytes,
     hex_hash,
     make_block,
     proposal_hash,
@@ -25,6 +26,7 @@ __all__ = [
     "Round",
     "Tx",
     "block_hash",
+    "block_payload_bytes",
     "group_batches",
     "hex_hash",
     "make_block",

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from node.model import BatchType, Tx, group_batches
-from node.proto.iroha import block_pb2
 from node.state import keys as K
 from node.state.commands import HANDLERS, ExecContext
 from node.state.wsv import WorldStateView
@@ -48,8 +47,7 @@ class ExecutionResult:
     rejected: list[tuple[bytes, TxError]]  # hash, reason; in proposal order
     dropped: list[bytes]  # already known / duplicate hashes, left out of the block
     writes: dict[bytes, bytes | None]  # world-state write set
-    block: block_pb2.Block_v1  # unsigned block (node.model.make_block)
-    payload_bytes: bytes  # block.payload serialized: what block_hash hashes, and stored
+    payload_bytes: bytes  # the unsigned block's payload serialized: what block_hash hashes
     block_hash: bytes
     base_version: int = 0  # ledger state version the result was computed on
     roles_changed: bool = field(default=False)

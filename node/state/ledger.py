@@ -17,7 +17,7 @@ from node.model import (
     GENESIS_PREV_HASH,
     Tx,
     block_hash,
-    make_block,
+    block_payload_bytes,
     sha3_256,
     signed_block_bytes,
 )
@@ -235,8 +235,8 @@ class Ledger:
         )
         if ctx.roles_changed:
             ctx.forget_roles()  # those masks may come from this uncommitted state
-        block = make_block(height, self.top_hash, created_time, valid, [h for h, _ in rejected])
-        payload = block.payload.SerializeToString()
+        rejected_hashes = [h for h, _ in rejected]
+        payload = block_payload_bytes(height, self.top_hash, created_time, valid, rejected_hashes)
         return ExecutionResult(
             height=height,
             prev_hash=self.top_hash,
@@ -246,7 +246,6 @@ class Ledger:
             rejected=rejected,
             dropped=dropped,
             writes=wsv.writes,
-            block=block,
             payload_bytes=payload,
             block_hash=sha3_256(payload),
             base_version=self._version,

@@ -68,7 +68,7 @@ class SingleValidatorTestBackend:
         ledger = self.ledger
         result = ledger.execute(txs, ledger.height + 1, time.time_ns() // 1_000_000)
         self.torii.proposal_executed(result)
-        payload = result.block.payload.SerializeToString()
+        payload = result.payload_bytes
         sig = primitive_pb2.Signature(
             public_key=self.key.public_key, signature=self.key.sign(payload).hex()
         )
