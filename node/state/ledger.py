@@ -354,14 +354,12 @@ class Ledger:
                     created[creator] = [ref]
                 else:
                     refs.append(ref)
-            if len(touched) > 2:  # several commands may name the same pair
-                touched = list(dict.fromkeys(touched))
             for account, asset in touched:
                 pair = f"{account}/{asset}"
                 refs = touching.get(pair)
                 if refs is None:
                     touching[pair] = [ref]
-                else:
+                elif refs[-1] != ref:  # several commands may name the same pair
                     refs.append(ref)
         suffix = b"/%016d" % height  # read back by K.history_rows
         for table, owners in ((K.HISTORY, created), (K.ASSET_HISTORY, touching)):

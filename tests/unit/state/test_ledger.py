@@ -363,6 +363,17 @@ def test_history_is_one_entry_per_account_and_block(ledger: Ledger) -> None:
         (2, 3, T0 + 4),
     ]
     assert _history_walk(ledger, AL)[-3:] == [pays[0].hash, pays[1].hash, pays[3].hash]
+    # a tx naming the same (account, asset) in several commands is in its entry once
+    twice = [
+        make_tx(AL, [transfer(AL, BO, "0.05"), transfer(AL, BO, "0.06")], [ALICE]),
+        make_tx("admin@bakong", [add_qty("usd#bakong", "1"), add_qty("usd#bakong", "2")], [ADMIN]),
+    ]
+    commit(ledger, twice)
+    for prefix in (at, K.ASSET_HISTORY + b"alice@aclb/usd#bakong/"):
+        k, v = list(ledger.store.iterate(prefix))[-1]
+        assert K.history_rows(k[len(prefix) :], v) == [(3, 0, T0)]
+    k, v = list(ledger.store.iterate(K.ASSET_HISTORY + b"admin@bakong/usd#bakong/"))[-1]
+    assert K.history_rows(k.rsplit(b"/", 1)[1], v) == [(3, 1, T0)]
 
 
 def test_per_tx_history_written_before_keeps_paging(tmp_path: Path) -> None:

@@ -101,9 +101,9 @@ def supply(store: KVStore) -> dict[str, int]:
     return out
 
 
-def asset_history_model(ledger: Ledger) -> set[tuple[str, int, int]]:
+def asset_history_model(ledger: Ledger) -> list[tuple[str, int, int]]:
     """The asset-history rows ("account/asset", height, index), derived from the stored
-    blocks' commands alone."""
+    blocks' commands alone: each transaction once per pair, however many commands name it."""
     rows = set()
     for height in range(1, ledger.height + 1):
         block, _ = ledger.get_block(height) or (None, b"")
@@ -121,16 +121,17 @@ def asset_history_model(ledger: Ledger) -> set[tuple[str, int, int]]:
                     pairs = []
                 for account_id, asset in pairs:
                     rows.add((f"{account_id}/{asset}", height, index))
-    return rows
+    return sorted(rows)
 
 
-def asset_history(store: KVStore) -> set[tuple[str, int, int]]:
-    """The asset-history rows as stored: one entry per (account, asset) and block."""
-    rows = set()
+def asset_history(store: KVStore) -> list[tuple[str, int, int]]:
+    """The asset-history rows as stored (one entry per (account, asset) and block), with
+    any repeats kept so that the comparison with the model sees them."""
+    rows = []
     for k, v in store.iterate(K.ASSET_HISTORY):
         owner, _, rest = k[len(K.ASSET_HISTORY) :].decode().rpartition("/")
-        rows |= {(owner, h, i) for h, i, _ in K.history_rows(rest.encode(), v)}
-    return rows
+        rows += [(owner, h, i) for h, i, _ in K.history_rows(rest.encode(), v)]
+    return sorted(rows)
 
 
 def minted(txs: list[Tx]) -> dict[str, int]:
