@@ -22,7 +22,9 @@ def make_block(
     txs: Sequence[Tx],
     rejected: Sequence[bytes],
 ) -> block_pb2.Block_v1:
-    """An unsigned block; signatures are added from the commit certificate."""
+    """An unsigned block message; signatures are added from the commit certificate.
+    Execution does not build it: it serializes the payload with :func:`block_payload_bytes`,
+    which tests hold to this message's serialization byte for byte."""
     block = block_pb2.Block_v1()
     p = block.payload
     p.transactions.extend(t.pb for t in txs)
