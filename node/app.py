@@ -107,6 +107,8 @@ def open_ledger(cfg: NodeConfig) -> tuple[LevelDBStore, Ledger]:
     except LedgerError as e:
         store.close()
         raise StartupError(f"ledger in {cfg.data_dir}: {e}") from None
+    # compaction_nice: LevelDB's compaction thread runs below the node's own priority
+    log.info("ledger_opened", height=ledger.height, compaction_nice=store.compaction_nice)
     return store, ledger
 
 

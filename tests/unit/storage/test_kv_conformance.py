@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from node.storage import CrashMode, KVStore, LevelDBStore, MemoryStore, WriteBatch
+from node.storage.leveldb import COMPACTION_NICE_STEPS
 
 
 @pytest.fixture(params=["leveldb", "memory"])
@@ -104,6 +106,73 @@ def test_leveldb_reads_a_data_dir_written_with_snappy(tmp_path: Path) -> None:
     s._db.compact_range()
     assert s.get(b"k00000") == b"new" and s.get(b"k02999") == items[b"k02999"]
     s.close()
+
+
+# Run in a fresh interpreter: LevelDB starts one compaction thread per process, so the
+# test must own the process's first open.
+_COMPACTION_CHILD = """
+import json, os, sys, threading
+import plyvel
+from node.storage import LevelDBStore, WriteBatch
+
+def tasks():
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        f = open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+        out[int(tid)] = {"nice": int(f[16]), "cpu": int(f[11]) + int(f[12])}
+    return out
+
+root = sys.argv[1]
+try:
+    LevelDBStore(os.path.join(root, "missing"), create_if_missing=False)
+    failed = ""
+except plyvel.Error as e:
+    failed = str(e)
+s = LevelDBStore(os.path.join(root, "db"))
+other = LevelDBStore(os.path.join(root, "db2"))
+for n in range(60):
+    b = WriteBatch()
+    for i in range(2000):
+        b.put(os.urandom(16), os.urandom(200))
+    s.write(b)
+first = tasks()
+s._db.compact_range()
+s.close()
+other.close()
+print(json.dumps({
+    "failed": failed, "nice": s.compaction_nice, "other": other.compaction_nice,
+    "main": threading.get_native_id(), "first": first, "after": tasks(),
+}))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_leveldb_compactions_run_on_one_lowered_thread(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", _COMPACTION_CHILD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    r = json.loads(out)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    # a failed first open raises in the caller and leaves the next open to start the thread
+    assert "does not exist" in r["failed"]
+    assert r["nice"] == r["other"] == min(19, base + COMPACTION_NICE_STEPS)
+    after = {int(t): v for t, v in r["after"].items()}
+    first = {int(t): v for t, v in r["first"].items()}
+    assert after[r["main"]]["nice"] == base  # the node's own threads keep their priority
+    lowered = [t for t, v in after.items() if v["nice"] == r["nice"]]
+    assert len(lowered) == 1 and lowered[0] != r["main"]  # one thread for both stores
+    # and that thread is the one doing the compacting: a full compaction of ~25 MB
+    # costs it CPU time while the caller waits
+    (bg,) = lowered
+    assert after[bg]["cpu"] > first[bg]["cpu"]
 
 
 @pytest.mark.parametrize("mode", list(CrashMode))
