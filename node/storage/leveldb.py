@@ -103,7 +103,9 @@ class LevelDBStore:
     """A LevelDB database directory; ``write`` maps onto one atomic LevelDB write batch.
 
     ``compaction_nice`` is the nice value of the process's LevelDB compaction thread when
-    this process started it lowered (None: started at the node's priority)."""
+    this process started it lowered (None: started at the node's priority). It holds when
+    every LevelDB of the process is opened here, as in the node: a database opened with
+    plyvel directly first would have started that thread at its own priority."""
 
     def __init__(self, path: str, create_if_missing: bool = True) -> None:
         self.path = path

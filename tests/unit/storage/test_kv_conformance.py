@@ -161,6 +161,8 @@ def test_leveldb_compactions_run_on_one_lowered_thread(tmp_path: Path) -> None:
     ).stdout
     r = json.loads(out)
     base = os.getpriority(os.PRIO_PROCESS, 0)
+    if base >= 19:
+        pytest.skip("the tests already run at the lowest priority: nothing to lower")
     # a failed first open raises in the caller and leaves the next open to start the thread
     assert "does not exist" in r["failed"]
     assert r["nice"] == r["other"] == min(19, base + COMPACTION_NICE_STEPS)
