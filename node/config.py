@@ -29,12 +29,14 @@ PROTOCOL_VERSION = 1  # bakong.peer protocol
 class ChainParameters:
     """Network-wide parameters; defaults used until genesis/settings override them."""
 
-    # Executes in ~30 ms on a follower, so rounds stay short under load. 1,000 rather than
-    # 500: at max rate every block is full, and halving the rounds per tx cut validator
-    # CPU per tx in alternating 60-s devnet runs (0.88/0.92 -> 0.82/0.79 ms; a later pair
-    # with other changes too gave only 1-5 %, so call it a few per cent). 2,000 gave no
-    # clear further gain (0.97/0.89 against 1.02/0.88) and ~25 MB more RSS.
-    max_proposal_size: int = 1000
+    # At max rate every block is full, and each round costs every validator votes,
+    # hashing, a synced write and hand-offs whatever its size: 1,000 rather than 500 cut
+    # validator CPU per tx a few per cent (alternating 60-s devnet runs, 0.88/0.92 ->
+    # 0.82/0.79 ms). On a slow host 2,000 gave no clear further gain; on a host where
+    # rounds come five a second it gave 9 % more tx/s at 9 % less CPU per tx (three
+    # alternating pairs of 60-s runs, 0.392/0.389/0.374 -> 0.364/0.353/0.333 ms) for
+    # ~22 MB more RSS. Below max rate blocks are smaller than either, so nothing changes.
+    max_proposal_size: int = 2000
     proposal_timeout_ms: int = 400
     # The ordering peer waits up to this long from the start of a round for a full
     # proposal (0: propose whatever is pending at once). Every round costs each validator
@@ -95,16 +97,17 @@ class AdmissionLimits:
     clamped to [``min_backlog_proposals``, ``max_backlog_proposals``] full proposals
     (chain parameter ``max_proposal_size``). Under a flood an accepted tx so waits a few
     seconds even when the machine is slow, and refused work costs next to nothing. The
-    floor (2 x 1,000) keeps proposals full, so the measured rate cannot talk itself down;
-    the ceiling (5 x 1,000 = 5,000) is above what the max-rate benchmark keeps in flight,
-    and 6 s reaches it from ~830 tx/s: at normal load the bound is the ceiling (with
-    4 s the max-rate benchmark got busy answers and committed less). Gossiped batches
-    may fill the cache beyond the bound, up to ``max_pending_txs`` (twice the ceiling)."""
+    floor (2 x 2,000) keeps proposals full, so the measured rate cannot talk itself down;
+    the ceiling (3 x 2,000 = 6,000) is above what the max-rate benchmark keeps in flight
+    (4,000), and 6 s reaches it from 1,000 tx/s: at normal load the bound is the ceiling
+    (with 4 s the max-rate benchmark got busy answers and committed less). Gossiped
+    batches may fill the cache beyond the bound, up to ``max_pending_txs`` (10,000)."""
 
     backlog_s: float = 6.0
     rate_window_s: float = 10.0
     min_backlog_proposals: int = 2
-    max_backlog_proposals: int = 5
+    # 3 x 2,000 keeps room in the ordering cache (max_pending_txs) for gossip
+    max_backlog_proposals: int = 3
 
     def bound(self, commit_rate: float, max_proposal_size: int) -> int:
         lo = self.min_backlog_proposals * max_proposal_size
