@@ -24,10 +24,12 @@ Use::
     net.disconnect(key); net.close(); net.stats (NetStats counters)
 
 Guarantees: one connection per pair (the one dialed by the lower key wins when both
-dial); a full per-peer outbound queue drops instead of blocking; inbound frames pass a
-per-peer token bucket (excess dropped, a persistent flood disconnects); a peer that stops
-reading only fills its own queue. Transports: :class:`TcpTransport` (optionally TLS) and
-:class:`MemoryTransport` on a :class:`MemoryHub` (tests, simulation), interchangeable.
+dial; frames already written on the loser are still delivered, as it is read until the
+peer ends it or for one handshake timeout); a full per-peer outbound queue drops instead
+of blocking; inbound frames pass a per-peer token bucket (excess dropped, a persistent
+flood disconnects); a peer that stops reading only fills its own queue. Transports:
+:class:`TcpTransport` (optionally TLS) and :class:`MemoryTransport` on a
+:class:`MemoryHub` (tests, simulation), interchangeable.
 A ``PeerNetwork`` runs once; build a new one to restart.
 """
 

@@ -42,6 +42,12 @@ class FramedStream:
     async def send_all(self, data: bytes) -> None:
         await self.stream.send_all(data)
 
+    async def send_eof(self) -> None:
+        """End our direction only, where the transport can (TCP, memory pipes); the other
+        side reads EOF and may still write. A no-op on TLS, which cannot half-close."""
+        if isinstance(self.stream, trio.abc.HalfCloseableStream):
+            await self.stream.send_eof()
+
     async def aclose(self) -> None:
         # forcefully: a TLS close_notify to a dead peer must not hang the caller
         await trio.aclose_forcefully(self.stream)

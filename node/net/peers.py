@@ -72,6 +72,7 @@ class _Conn:
         self.scope = trio.CancelScope()
         self.closed = trio.Event()
         self.opened_at = trio.current_time()
+        self.retired = False  # lost a tie-break: read only, until the peer ends it
 
     def close(self) -> None:
         self.scope.cancel()
@@ -214,6 +215,11 @@ class PeerNetwork:
             self.stats.sent += len(batch)
             self.stats.writes += 1
             self.stats.bytes_sent += size
+        # Only _retire closes the queue. The peer may still be sending on this connection
+        # (it has not yet seen the winner): the reader goes on delivering until the peer
+        # ends it, which our EOF asks it to do, or the grace deadline.
+        await conn.framed.send_eof()
+        await trio.sleep_forever()
 
     # --- receiving --------------------------------------------------------------------
 
@@ -258,7 +264,10 @@ class PeerNetwork:
             conn.closed.set()
             with trio.CancelScope(shield=True):
                 await conn.framed.aclose()
-            log.info("disconnected from %s", self._short(conn.key))
+            if conn.retired:
+                log.info("closed the duplicate connection to %s", self._short(conn.key))
+            else:
+                log.info("disconnected from %s", self._short(conn.key))
 
     async def _guard(self, conn: _Conn, part: Callable[[_Conn], Awaitable[None]]) -> None:
         """Run the reader or writer; any end of either closes the whole connection."""
@@ -300,7 +309,8 @@ class PeerNetwork:
         log.warning("refused %s peer: %s (%s)", where, exc.reason, exc.detail)
 
     def _register(self, conn: _Conn) -> bool:
-        """Make ``conn`` the connection to its peer, resolving duplicates; False = drop it."""
+        """Make ``conn`` the connection to its peer, resolving duplicates. False = drop it;
+        True = run it (as the connection, or retired if it lost the tie-break)."""
         old = self._conns.get(conn.key)
         if old is None:
             if len(self._conns) >= self.limits.max_connections:
@@ -310,11 +320,12 @@ class PeerNetwork:
                 return False
         elif self._prefer(conn, old):
             self.stats.duplicates_closed += 1
-            old.close()
             _move_queue(old, conn)
+            self._retire(old)
         else:
             self.stats.duplicates_closed += 1
-            return False
+            self._retire(conn)
+            return True
         self._conns[conn.key] = conn
         self.stats.connections += 1
         log.info(
@@ -323,6 +334,17 @@ class PeerNetwork:
             "dialed" if conn.initiator == self.public_key else "accepted",
         )
         return True
+
+    def _retire(self, conn: _Conn) -> None:
+        """Take a tie-break loser out of service without losing frames the peer wrote on
+        it before it learned of the winner: nothing more is sent on it, its reader goes on
+        until the peer ends it (both sides retire the same connection, and each sends
+        EOF) or, on a transport without half-close (TLS), for one handshake timeout."""
+        conn.retired = True
+        conn.out_send.close()
+        conn.scope.deadline = min(
+            conn.scope.deadline, trio.current_time() + self.limits.handshake_timeout_s
+        )
 
     def _prefer(self, new: _Conn, old: _Conn) -> bool:
         """Tie-break when both sides dialed: keep the connection initiated by the lower

@@ -131,8 +131,8 @@ async def connect_all(nodes: list[Node]) -> None:
         return all(n.net.connected() == {m.key for m in nodes if m is not n} for n in nodes)
 
     await wait_until(mesh, what="full mesh")
-    # A simultaneous dial may still replace a connection (and lose what was written on
-    # it); let the tie-break settle so that tests can count frames exactly.
+    # A simultaneous dial may still replace a connection (what was written on it still
+    # arrives, but out of order with the winner's frames); let the tie-break settle.
     await trio.sleep(0.2)
     await wait_until(mesh, what="full mesh after settling")
 

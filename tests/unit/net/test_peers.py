@@ -413,7 +413,8 @@ async def test_tie_break_keeps_connection_dialed_by_lower_key(
     dialed_first: bool, peer_index: int
 ) -> None:
     """A (real) and a hand-driven peer P each open a connection to the other; A keeps the
-    one initiated by the lower key, whichever finished its handshake first."""
+    one initiated by the lower key, whichever finished its handshake first, and still
+    delivers what P wrote on the other one."""
     net = Net("memory")
     peer = KEYS[peer_index]
     async with trio.open_nursery() as nursery:
@@ -454,7 +455,18 @@ async def test_tie_break_keeps_connection_dialed_by_lower_key(
             a_dialed = a.net._conns[peer.public_key].initiator == a.key
             assert a_dialed == (a.key < peer.public_key)
             winner, loser = (dialed[0], accepted) if a_dialed else (accepted, dialed[0])
-            assert await closed_by_other_side(loser)
+            assert await closed_by_other_side(loser)  # A's EOF: it sends nothing more there
+            # but a frame P wrote on the loser before it learned of the winner still arrives
+            await loser.send_all(encode_frame(status(55)))
+            await wait_until(
+                lambda: [f.status.top_height for f in a.frames_from(peer.public_key)] == [55]
+            )
+            # P never ends the loser: A does, one handshake timeout after the tie-break
+            with trio.fail_after(FAST.handshake_timeout_s + 1):
+                with pytest.raises(trio.BrokenResourceError):
+                    while True:
+                        await loser.send_all(encode_frame(status(56)))
+                        await trio.sleep(0.05)
             assert a.net.send(peer.public_key, status(77))
             frame = await winner.receive_frame()
             assert frame is not None and frame.status.top_height == 77
