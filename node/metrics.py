@@ -7,12 +7,26 @@ HTTP endpoint (node.api.http) renders it. Names follow Prometheus conventions wi
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 
 class NodeMetrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
+        # What an operator's dashboards expect of any Python service: the process's CPU,
+        # memory and open files (process_*), its collector's work (python_gc_*, tuned in
+        # node.app) and the interpreter (python_info). Read-only views of this process.
+        for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+            r.register(collector)
         self.height = Gauge("bakong_block_height", "Committed height", registry=r)
         self.block_round = Gauge("bakong_round_block", "Current YAC block round", registry=r)
         self.reject_round = Gauge("bakong_round_reject", "Current YAC reject round", registry=r)

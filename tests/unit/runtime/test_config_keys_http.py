@@ -134,6 +134,14 @@ async def test_http_endpoint() -> None:
         port = await n.start(ep.serve, "127.0.0.1", 0)
         out = await _get(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         assert out.startswith(b"HTTP/1.1 200") and b"bakong_block_height 7.0" in out
+        # the process's own figures, as any Prometheus-instrumented service has them
+        for name in (
+            b"process_resident_memory_bytes ",
+            b"process_cpu_seconds_total ",
+            b'python_gc_collections_total{generation="0"} ',
+            b"python_info{",
+        ):
+            assert b"\n" + name in out, name
         out = await _get(port, b"GET /healthcheck HTTP/1.1\r\n\r\n")
         assert json.loads(out.split(b"\r\n\r\n", 1)[1])["status"] == "running"
         assert (await _get(port, b"POST /metrics HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 405")
