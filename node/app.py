@@ -50,7 +50,11 @@ log = get_logger("node")
 
 MST_EXPIRY_INTERVAL_S = 10.0
 STATUS_INTERVAL_S = 1.0
-GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (default 700)
+# Allocations between young collections (default 700). A young collection walks what
+# survived since the last one: in-flight transactions, mostly. Rarer ones find fewer of
+# them alive: at max rate 200,000 took 2-5 % less CPU per transaction than 20,000 (three
+# alternating pairs), for about 7 MB; 1,000,000 gained nothing more.
+GC_YOUNG_THRESHOLD = 200_000
 
 
 def round_timeout_ms(params: Any, validators: int) -> int:
