@@ -44,7 +44,8 @@ from node.runtime.driver import ConsensusDriver, Hooks, load_sign_state, status_
 from node.state import Ledger, LedgerError
 from node.state import keys as K
 from node.state.genesis import genesis_from_spec, load_iroha_genesis, load_spec
-from node.storage import LevelDBStore
+from node.storage import KVStore, LevelDBStore
+from node.sync.signstate import move_sign_state
 
 log = get_logger("node")
 
@@ -116,6 +117,36 @@ def open_ledger(cfg: NodeConfig) -> tuple[LevelDBStore, Ledger]:
     return store, ledger
 
 
+# The sign state's own LevelDB holds a few proposals at a time and is read only at start:
+# a small block cache and write buffer (each LevelDB holds its own) keep its memory low.
+SIGN_STORE_CACHE_BYTES = 1024 * 1024
+SIGN_STORE_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+
+
+def open_sign_store(data_dir: str, ledger_store: KVStore) -> LevelDBStore:
+    """The validator's sign state (last votes, voted proposals: ``node.sync.signstate``)
+    in ``<data_dir>/signstate``, moved there from the ledger's store by the first start
+    of a data dir that kept it in the ledger."""
+    path = os.path.join(data_dir, "signstate")
+    os.makedirs(path, exist_ok=True)
+    try:
+        store = LevelDBStore(
+            path,
+            cache_bytes=SIGN_STORE_CACHE_BYTES,
+            write_buffer_bytes=SIGN_STORE_WRITE_BUFFER_BYTES,
+        )
+    except Exception as e:
+        raise StartupError(f"cannot open LevelDB at {path}: {e}") from None
+    try:
+        moved = move_sign_state(ledger_store, store)
+    except Exception as e:
+        store.close()
+        raise StartupError(f"cannot move the sign state from the ledger to {path}: {e}") from None
+    if moved:
+        log.info("sign_state_moved", keys=moved, to=path)
+    return store
+
+
 def _server_ssl(tls: TlsConfig | None) -> ssl.SSLContext | None:
     if tls is None:
         return None
@@ -142,10 +173,18 @@ def _split(addr: str) -> tuple[str, int]:
 class Node:
     """One validator's components, wired; :meth:`run` serves until cancelled."""
 
-    def __init__(self, cfg: NodeConfig, keypair: KeyPair, store: LevelDBStore, ledger: Ledger):
+    def __init__(
+        self,
+        cfg: NodeConfig,
+        keypair: KeyPair,
+        store: LevelDBStore,
+        ledger: Ledger,
+        sign_store: KVStore,
+    ):
         self.cfg = cfg
         self.keypair = keypair
         self.store = store
+        self.sign_store = sign_store
         self.ledger = ledger
         self.metrics = NodeMetrics()
         self.started = time.time()
@@ -170,7 +209,7 @@ class Node:
             now_ms=wall_ms,
         )
         self.adapter = ChainAdapter(ledger, keypair, cfg.limits.validation, self.verified)
-        sign_state, voted_proposals = load_sign_state(store)
+        sign_state, voted_proposals = load_sign_state(sign_store)
         self.pipeline: Pipeline[Any, Any, Any] = Pipeline(
             keypair,
             verify,
@@ -207,7 +246,7 @@ class Node:
             self.pipeline,
             self.adapter,
             self.net,
-            store,
+            sign_store,
             cfg.limits,
             self.metrics,
             Hooks(
@@ -414,8 +453,10 @@ class Node:
                 self.net.close()
 
 
-async def _serve(cfg: NodeConfig, keypair: KeyPair, store: LevelDBStore, ledger: Ledger) -> None:
-    node = Node(cfg, keypair, store, ledger)
+async def _serve(
+    cfg: NodeConfig, keypair: KeyPair, store: LevelDBStore, ledger: Ledger, sign_store: KVStore
+) -> None:
+    node = Node(cfg, keypair, store, ledger, sign_store)
     if skew_ms():
         log.warning("clock_skewed", skew_ms=skew_ms())
     stop = (signal.SIGTERM, signal.SIGINT)
@@ -447,6 +488,11 @@ def run_node(cfg: NodeConfig) -> int:
     setup_logging(cfg.log_level, cfg.log_format)
     keypair = load_key_file(cfg.key_file)
     store, ledger = open_ledger(cfg)
+    try:
+        sign_store = open_sign_store(cfg.data_dir, store)
+    except StartupError:
+        store.close()
+        raise
     # What is loaded by now (modules, protobuf descriptors, the opened ledger) lives as
     # long as the process: frozen, full collections no longer walk it. A node allocates
     # several objects per transaction and frees nearly all by reference counting, so
@@ -454,7 +500,7 @@ def run_node(cfg: NodeConfig) -> int:
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     try:
-        trio.run(_serve, cfg, keypair, store, ledger)
+        trio.run(_serve, cfg, keypair, store, ledger, sign_store)
     except (OSError, ExceptionGroup) as e:
         os_error = _os_error(e)
         if os_error is None:
@@ -465,9 +511,10 @@ def run_node(cfg: NodeConfig) -> int:
             f"{cfg.metrics_listen}: {os_error.strerror or os_error}"
         ) from None
     finally:
+        sign_store.close()
         store.close()
     log.info("stopped", height=ledger.height)
     return 0
 
 
-__all__ = ["Node", "StartupError", "load_genesis", "open_ledger", "run_node"]
+__all__ = ["Node", "StartupError", "load_genesis", "open_ledger", "open_sign_store", "run_node"]

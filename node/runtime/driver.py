@@ -90,7 +90,7 @@ class ConsensusDriver:
         self.pipeline = pipeline
         self.adapter = adapter
         self.net = net
-        self.store = store
+        self.store = store  # the sign state's (node.sync.signstate), not the ledger's
         self._voted = signstate.VotedProposals(store)
         self.limits = limits
         self.metrics = metrics

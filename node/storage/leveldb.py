@@ -107,7 +107,14 @@ class LevelDBStore:
     every LevelDB of the process is opened here, as in the node: a database opened with
     plyvel directly first would have started that thread at its own priority."""
 
-    def __init__(self, path: str, create_if_missing: bool = True) -> None:
+    def __init__(
+        self,
+        path: str,
+        create_if_missing: bool = True,
+        *,
+        cache_bytes: int = 64 * 1024 * 1024,
+        write_buffer_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self.path = path
 
         def open_db() -> Any:
@@ -116,13 +123,14 @@ class LevelDBStore:
             # byte is rewritten by several compactions (the history indexes' keys spread over
             # all accounts), and Snappy on each rewrite made the compaction thread cost about
             # as much CPU as executing and committing the transactions; uncompressed, about a
-            # third of that, for some 40 % more disk.
+            # third of that, for some 40 % more disk. A small store (a validator's sign
+            # state) takes a small cache and write buffer: both are held per database.
             return plyvel.DB(
                 path,
                 create_if_missing=create_if_missing,
                 bloom_filter_bits=10,
-                lru_cache_size=64 * 1024 * 1024,
-                write_buffer_size=16 * 1024 * 1024,
+                lru_cache_size=cache_bytes,
+                write_buffer_size=write_buffer_bytes,
                 compression=None,
             )
 
