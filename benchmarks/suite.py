@@ -1,4 +1,5 @@
-"""The short benchmark matrix behind ``make bench``; writes benchmarks/results/<date>.md.
+"""The short benchmark matrix behind ``make bench``; writes benchmarks/results/<date>.md
+(<date>-2.md, ... for a later run on the same day).
 
     .venv/bin/python -m benchmarks.suite [--duration 20] [--warmup 5] [--only NAME ...] [--long]
 
@@ -193,11 +194,26 @@ def cpu_split(r: dict[str, Any] | None) -> str:
     )
 
 
+def report_stem(out: Path, day: str) -> str:
+    """``day``, or ``day-2``, ``day-3``, ... when that day's report exists: a second run
+    on one day must not overwrite the first's (committed) figures and plots."""
+    stem, n = day, 1
+    while (out / f"{stem}.md").exists():
+        n += 1
+        stem = f"{day}-{n}"
+    return stem
+
+
 def write_report(
-    results: list[tuple[Scenario, dict[str, Any]]], facts: dict[str, Any], day: str, args: Any
+    results: list[tuple[Scenario, dict[str, Any]]],
+    facts: dict[str, Any],
+    day: str,
+    args: Any,
+    out: Path | None = None,
 ) -> Path:
-    out = ROOT / "results"
+    out = ROOT / "results" if out is None else out
     out.mkdir(exist_ok=True)
+    stem = report_stem(out, day)
     by_name = {sc.name: r for sc, r in results}
     parts = [
         f"# Consensus benchmark, {day}\n",
@@ -236,10 +252,10 @@ def write_report(
     for sc, r in results:
         png = r.get("plot")
         if png and Path(png).exists():
-            name = f"{day}-{sc.name}.png"
+            name = f"{stem}-{sc.name}.png"
             shutil.copyfile(png, out / name)
             parts.append(f"### {sc.name}\n\n![{sc.name}]({name})\n")
-    path = out / f"{day}.md"
+    path = out / f"{stem}.md"
     path.write_text("\n".join(parts))
     return path
 

@@ -491,3 +491,33 @@ def test_suite_long_run_judges_memory_and_shows_its_minutes() -> None:
     assert sc.duration == 300.0 and sc.validators == 4 and sc.rate is None
     row = suite.table([(sc, long)]).strip().splitlines()[2]
     assert "| 2000 (by minute: 2300, 2100, 1900, 1800, 1700) |" in row
+
+
+def test_suite_report_of_a_second_run_that_day_keeps_the_first(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from benchmarks import suite
+
+    png = tmp_path / "n4.png"
+    png.write_bytes(b"png")
+    r = {
+        "validators": 4, "key_scheme": "ed25519", "rate": "max", "committed_tps": 2000.0,
+        "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0}, "ceiling_tps": 6000.0,
+        "efficiency": 0.3, "rejected": 0, "lost": 0, "max_stall_s": 0.7,
+        "peak_rss_mb": {"a": 100.0}, "plot": str(png),
+    }  # fmt: skip
+    facts = {"cpu": "x", "cores": 2, "python": "3.11", "os": "linux", "load1_at_start": 0.1}
+    args = SimpleNamespace(warmup=5.0, duration=20.0, long=False)
+    out = tmp_path / "results"
+    results = [(suite.SCENARIOS[2], r)]
+    first = suite.write_report(results, facts, "2026-01-02", args, out)
+    second = suite.write_report(results, facts, "2026-01-02", args, out)
+    third = suite.write_report(results, facts, "2026-01-02", args, out)
+    assert [p.name for p in (first, second, third)] == [
+        "2026-01-02.md",
+        "2026-01-02-2.md",
+        "2026-01-02-3.md",
+    ]
+    name = suite.SCENARIOS[2].name
+    assert f"](2026-01-02-2-{name}.png)" in second.read_text()
+    assert (out / f"2026-01-02-{name}.png").exists() and (out / f"2026-01-02-2-{name}.png").exists()
