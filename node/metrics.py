@@ -72,6 +72,12 @@ class NodeMetrics:
             buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0),
             registry=r,
         )
+        self.sign_state_write = Histogram(
+            "bakong_sign_state_write_seconds",
+            "Synced write of the sign state (and voted proposals) before a vote leaves",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+            registry=r,
+        )
         self.syncing = Gauge("bakong_syncing", "1 while catching up from peers", registry=r)
 
     def render(self) -> bytes:

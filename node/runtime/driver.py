@@ -12,6 +12,7 @@ own, in slices) before they enter the ordering cache.
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -370,7 +371,10 @@ class ConsensusDriver:
                 else:
                     raw = self.adapter.proposal_bytes(a.proposal)
                     self._voted.save(a.height, raw, MAX_VOTED_PROPOSALS, batch)
+            started = time.perf_counter()
             self.store.write(batch, sync=True)
+            # the vote waits for it: a slow disk, or a LevelDB flush held up, shows here
+            self.metrics.sign_state_write.observe(time.perf_counter() - started)
 
         if inline:
             write()
