@@ -420,12 +420,41 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# a validator's compaction-thread CPU, sampled beside its process's under this key prefix
+COMPACTION_KEY = "compaction:"
+
+
+def compaction_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process's threads that run nicer than the process
+    itself: in a node, LevelDB's compaction thread, started lowered by
+    ``node.storage.leveldb``. Part of :func:`cpu_seconds`, not added to it. None if gone."""
+    task_dir = Path(f"/proc/{pid}/task")
+    try:
+        own_nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        tasks = list(task_dir.iterdir())
+    except (OSError, IndexError, ValueError):
+        return None
+    ticks = 0
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the thread ended meanwhile
+        if int(fields[16]) > own_nice:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_sample(pids: dict[str, int]) -> dict[str, float]:
     out = {}
     for name, pid in pids.items():
         s = cpu_seconds(pid)
         if s is not None:
             out[name] = s
+        if name != "loadgen":
+            c = compaction_seconds(pid)
+            if c is not None:
+                out[COMPACTION_KEY + name] = c
     return out
 
 
@@ -436,15 +465,24 @@ def cpu_figures(
     unit_us_per_tx: float,
     validators: int,
 ) -> dict[str, Any]:
-    """CPU spent in the window: per process, per committed tx, against the ceiling."""
+    """CPU spent in the window: per process, per committed tx, against the ceiling; and
+    how much of the validators' went to LevelDB's compaction threads."""
     (t0, a), (t1, b) = start, end
-    used = {k: round(b[k] - a[k], 2) for k in a if k in b}
+    spent = {k: round(b[k] - a[k], 2) for k in a if k in b}
+    used = {k: v for k, v in spent.items() if not k.startswith(COMPACTION_KEY)}
+    compaction = {
+        k[len(COMPACTION_KEY) :]: v for k, v in spent.items() if k.startswith(COMPACTION_KEY)
+    }
     vals = sum(v for k, v in used.items() if k != "loadgen")
     per_tx_ms = 1000.0 * vals / committed if committed else None
     floor_ms = validators * unit_us_per_tx / 1000.0
     return {
         "seconds": round(t1 - t0, 2),
         "used_s": used,
+        "compaction_s": compaction,
+        "compaction_share": (
+            round(sum(compaction.values()) / vals, 3) if compaction and vals > 0 else None
+        ),
         "validators_share_of_machine": round(vals / ((t1 - t0) * (os.cpu_count() or 1)), 3),
         "validator_ms_per_tx": None if per_tx_ms is None else round(per_tx_ms, 3),
         "floor_ms_per_tx": round(floor_ms, 3),

@@ -175,6 +175,22 @@ def targets(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compaction_line(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
+    """Each scenario's share of the validators' CPU taken by LevelDB's compaction threads
+    (``cpu.compaction_share``): the part that grows as a run's store fills."""
+    shares = []
+    for sc, r in results:
+        share = (r.get("cpu") or {}).get("compaction_share")
+        if share is not None:
+            shares.append(f"{sc.name} {100 * share:.1f} %")
+    if not shares:
+        return ""
+    return (
+        "LevelDB's compaction threads (background, ten nice steps below the node) took this "
+        "share of the validators' CPU: " + ", ".join(shares) + ".\n"
+    )
+
+
 def cpu_split(r: dict[str, Any] | None) -> str:
     """The n = 4 max-rate run's validator CPU by library (``--perf``), as a table."""
     perf = (r or {}).get("perf")
@@ -247,6 +263,7 @@ def write_report(
         targets(by_name),
         "## Where the validators' CPU goes (n4-max)\n",
         cpu_split(by_name.get("n4-max")),
+        compaction_line(results),
         "## Plots\n",
     ]
     for sc, r in results:

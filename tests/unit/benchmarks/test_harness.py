@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import os
 import random
 from pathlib import Path
 
@@ -233,6 +234,59 @@ def test_cpu_figures_per_committed_tx_against_the_floor() -> None:
     assert f["floor_ms_per_tx"] == 0.2  # 2 validators x 100 us
     assert f["efficiency"] == 0.1
     assert consensus.cpu_figures(start, end, 0, 100.0, 2)["efficiency"] is None
+    assert f["compaction_s"] == {} and f["compaction_share"] is None
+    # compaction threads are part of their validator's CPU, shown apart, never added
+    start[1].update({"compaction:a": 0.1, "compaction:b": 0.2})
+    end[1].update({"compaction:a": 0.6, "compaction:b": 0.7})
+    g = consensus.cpu_figures(start, end, committed=2500, unit_us_per_tx=100.0, validators=2)
+    assert g["used_s"] == f["used_s"] and g["validator_ms_per_tx"] == 2.0
+    assert g["compaction_s"] == {"a": 0.5, "b": 0.5}
+    assert g["compaction_share"] == 0.2  # 1 s of the validators' 5 s
+
+
+def test_compaction_seconds_counts_only_the_nicer_threads() -> None:
+    import threading
+    import time
+
+    own = consensus.compaction_seconds(os.getpid())
+    assert own is not None
+    done, release = threading.Event(), threading.Event()
+
+    def busy(lowered: bool) -> None:
+        tid = threading.get_native_id()
+        if lowered:
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + 5)
+        until = time.thread_time() + 0.3
+        while time.thread_time() < until:
+            pass
+        done.set()
+        release.wait(10)  # alive while measured: an ended thread leaves /proc/<pid>/task
+
+    # a busy thread at the process's own priority is not counted ...
+    t = threading.Thread(target=busy, args=(False,))
+    t.start()
+    try:
+        assert done.wait(10)
+        same = consensus.compaction_seconds(os.getpid())
+        assert same is not None and same - own < 0.1
+    finally:
+        release.set()
+        t.join()
+    # ... a lowered one is
+    done.clear()
+    release.clear()
+    t = threading.Thread(target=busy, args=(True,))
+    t.start()
+    try:
+        assert done.wait(10)
+        after = consensus.compaction_seconds(os.getpid())
+        assert after is not None and after - own >= 0.2
+        total = consensus.cpu_seconds(os.getpid())
+        assert total is not None and total >= after  # a part of the process's CPU
+    finally:
+        release.set()
+        t.join()
+    assert consensus.compaction_seconds(2**22 + 12345) is None  # no such process
 
 
 PERF_REPORT = """\
@@ -304,6 +358,14 @@ def test_suite_cpu_split_section() -> None:
     assert rows[1] == "| Python interpreter | 45.2 % |"  # largest first, after the header
     assert "Not measured" in suite.cpu_split({"perf": {"error": "perf record failed: x"}})
     assert "needs Linux `perf`" in suite.cpu_split({})
+    runs = [
+        (suite.SCENARIOS[2], {"cpu": {"compaction_share": 0.031}}),
+        (suite.SCENARIOS[0], {"cpu": {"compaction_share": None}}),
+        (suite.LONG_SCENARIOS[0], {"cpu": {"compaction_share": 0.125}}),
+    ]
+    line = suite.compaction_line(runs)
+    assert f"{suite.SCENARIOS[2].name} 3.1 %, n4-max-5min 12.5 %." in line
+    assert suite.compaction_line([(suite.SCENARIOS[0], {"error": "x"})]) == ""
 
 
 def test_host_drift_between_ceilings() -> None:
