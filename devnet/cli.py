@@ -30,6 +30,7 @@ from devnet.status import collect, fetch_status, render
 from node.crypto import KeyScheme
 
 START_TIMEOUT_S = 60.0
+PORT_WAIT_S = 10.0
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -47,17 +48,39 @@ def _node(doc: dict[str, Any], which: str) -> dict[str, Any]:
     raise DevnetError(f"unknown validator {which!r}; this network has {names}")
 
 
-def _check_ports(doc: dict[str, Any], root: Path) -> None:
+def _busy_ports(doc: dict[str, Any], root: Path) -> list[str]:
+    """The ports the validators to be started need that something else holds."""
+    busy = []
     for v in doc["validators"]:
         if procs.node_state(root / v["name"])[0] != "dead":
             continue
         for what in ("torii", "p2p", "metrics"):
             port = int(v[what].rsplit(":", 1)[1])
             if not port_free(port):
-                raise DevnetError(
-                    f"port {port} ({v['name']} {what}) is in use; stop what uses it or pick "
-                    "another range with --base-port (on a new --dir)"
-                )
+                busy.append(f"port {port} ({v['name']} {what})")
+    return busy
+
+
+def _check_ports(doc: dict[str, Any], root: Path, wait_s: float) -> None:
+    """Refuse to start on a port in use, after waiting up to ``wait_s`` for it: the
+    default range (Iroha's 50051 up) lies in Linux's ephemeral port range, where any
+    program's outgoing connection may hold a port for a moment."""
+    busy = _busy_ports(doc, root)
+    if busy and wait_s > 0:
+        print(
+            f"{busy[0]} is in use; waiting up to {wait_s:g} s for it (an outgoing connection "
+            "of another program can hold a port of this range for a moment)",
+            file=sys.stderr,
+        )
+        deadline = time.monotonic() + wait_s
+        while busy and time.monotonic() < deadline:
+            time.sleep(0.25)
+            busy = _busy_ports(doc, root)
+    if busy:
+        raise DevnetError(
+            f"{busy[0]} is in use; stop what uses it or pick another range with "
+            "--base-port (on a new --dir)"
+        )
 
 
 def _wait_ready(root: Path, doc: dict[str, Any], names: list[str], timeout: float) -> None:
@@ -112,7 +135,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     else:
         doc = generate(root, args.validators, args.base_port, KeyScheme(args.key_scheme))
         print(f"created network {doc['chain_id']} in {root}")
-    _check_ports(doc, root)
+    _check_ports(doc, root, args.port_wait)
     started = _start_all(root, doc)
     try:
         _wait_ready(root, doc, [v["name"] for v in doc["validators"]], START_TIMEOUT_S)
@@ -279,6 +302,13 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--base-port", type=int, default=50051)
     up.add_argument("--detach", action="store_true", help="return once every validator is up")
     up.add_argument("--key-scheme", choices=[s.value for s in KeyScheme], default="ed25519")
+    up.add_argument(
+        "--port-wait",
+        type=float,
+        default=PORT_WAIT_S,
+        metavar="SECONDS",
+        help=f"how long a port in use may take to come free (default {PORT_WAIT_S:g})",
+    )
     up.set_defaults(func=cmd_up)
     st = sub.add_parser("status", help="one status table (or --json)")
     st.add_argument("--dir", required=True)

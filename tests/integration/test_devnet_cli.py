@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from pathlib import Path
 
 from tests.integration.devnet_support import devnet, free_base_port, running_devnet
@@ -34,11 +35,34 @@ def test_bad_usage_is_explained(tmp_path: Path) -> None:
             "1",
             "--base-port",
             str(base),
+            "--port-wait",
+            "0.5",
             "--detach",
             check=False,
         )
     assert out.returncode == 2 and f"port {base + 100}" in out.stderr and "in use" in out.stderr
+    assert "waiting up to 0.5 s" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_up_waits_for_a_port_held_for_a_moment(tmp_path: Path) -> None:
+    """The default ports lie in the ephemeral range: another program's connection may hold
+    one briefly. ``up`` waits for it instead of failing."""
+    base = free_base_port(1)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", base))  # the validator's Torii port
+    holder.listen()
+    threading.Timer(1.5, holder.close).start()
+    root = tmp_path / "n1"
+    args = ["--validators", "1", "--base-port", str(base), "--port-wait", "20", "--detach"]
+    try:
+        out = devnet("up", "--dir", str(root), *args, check=False, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert f"port {base} (nbc torii) is in use; waiting up to 20 s" in out.stderr
+        assert "1 validators up" in out.stdout
+    finally:
+        holder.close()
+        devnet("down", "--dir", str(root), check=False)
 
 
 def test_unknown_node_and_status_json(tmp_path: Path) -> None:
