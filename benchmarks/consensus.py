@@ -411,11 +411,19 @@ def host_drift(before: object, after: object) -> float | None:
     return round(a / b - 1.0, 3) if b > 0 and a > 0 else None
 
 
+def _stat_fields(path: Path) -> list[str] | None:
+    """The fields of a ``/proc/.../stat`` file after the command name (fields 3 on:
+    [11] utime, [12] stime, [16] nice), None if it is gone."""
+    try:
+        return path.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a live process (``/proc/<pid>/stat``), None if gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    if fields is None:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -428,19 +436,19 @@ def compaction_seconds(pid: int) -> float | None:
     """User + system CPU time of a live process's threads that run nicer than the process
     itself: in a node, LevelDB's compaction thread, started lowered by
     ``node.storage.leveldb``. Part of :func:`cpu_seconds`, not added to it. None if gone."""
-    task_dir = Path(f"/proc/{pid}/task")
+    own = _stat_fields(Path(f"/proc/{pid}/stat"))
     try:
-        own_nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-        tasks = list(task_dir.iterdir())
-    except (OSError, IndexError, ValueError):
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    if own is None:
         return None
     ticks = 0
     for task in tasks:
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+        fields = _stat_fields(task / "stat")
+        if fields is None:
             continue  # the thread ended meanwhile
-        if int(fields[16]) > own_nice:
+        if int(fields[16]) > int(own[16]):
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 

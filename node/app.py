@@ -184,7 +184,6 @@ class Node:
         self.cfg = cfg
         self.keypair = keypair
         self.store = store
-        self.sign_store = sign_store
         self.ledger = ledger
         self.metrics = NodeMetrics()
         self.started = time.time()
