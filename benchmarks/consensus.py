@@ -453,6 +453,33 @@ def compaction_seconds(pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+# a run of two minutes or more also samples CPU at each minute of its window, so a trend
+# (throughput falling as the store fills) shows where the CPU per transaction went
+CPU_STEP_S = 60.0
+
+
+def cpu_by_minute(
+    marks: Sequence[tuple[float, dict[str, float]]],
+    fin_t: Sequence[float | None],
+    status: Sequence[int],
+    unit_us_per_tx: float,
+    validators: int,
+) -> list[dict[str, Any]]:
+    """Validator CPU per committed transaction and compaction's share of it between each
+    two consecutive CPU samples (``marks``, a minute apart), commits counted in the same
+    span."""
+    out = []
+    for a, b in itertools.pairwise(marks):
+        span = Window(a[0], b[0])
+        n = sum(
+            1 for f, st in zip(fin_t, status, strict=True)
+            if st == COMMITTED and f is not None and f in span
+        )  # fmt: skip
+        fig = cpu_figures(a, b, n, unit_us_per_tx, validators)
+        out.append({k: fig[k] for k in ("validator_ms_per_tx", "compaction_share")})
+    return out
+
+
 def _cpu_sample(pids: dict[str, int]) -> dict[str, float]:
     out = {}
     for name, pid in pids.items():
@@ -577,6 +604,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         pids["loadgen"] = load.pid
         cpu_start: tuple[float, dict[str, float]] | None = None
         cpu_end: tuple[float, dict[str, float]] | None = None
+        minute_marks: list[tuple[float, dict[str, float]]] = []
         last: dict[str, Any] = {}
         for line in load.stdout:
             try:
@@ -599,8 +627,15 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
                 killed = cfg.warmup + cfg.kill_at
             if cpu_start is None and elapsed >= cfg.warmup:
                 cpu_start = (elapsed, _cpu_sample(pids))
-            elif cpu_end is None and cpu_start is not None and elapsed >= total:
-                cpu_end = (elapsed, _cpu_sample(pids))
+                minute_marks.append(cpu_start)
+            elif cpu_end is None and cpu_start is not None:
+                minute = elapsed >= cfg.warmup + CPU_STEP_S * len(minute_marks)
+                if minute or elapsed >= total:
+                    mark = (elapsed, _cpu_sample(pids))
+                    if minute:  # the last one may come a little after the window's end
+                        minute_marks.append(mark)
+                    if elapsed >= total:
+                        cpu_end = mark
             if cfg.profile and not prof_started and elapsed >= cfg.warmup:
                 prof_started = True
                 target = doc["validators"][1 if cfg.validators > 1 else 0]["name"]
@@ -652,6 +687,10 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         )  # fmt: skip
         unit = float(str(ceiling["unit_us_per_tx"]))
         result["cpu"] = cpu_figures(cpu_start, cpu_end, n_commits, unit, cfg.validators)
+        if len(minute_marks) >= 3:
+            result["cpu"]["by_minute"] = cpu_by_minute(
+                minute_marks, raw["fin_t"], raw["status"], unit, cfg.validators
+            )
     result["peak_rss_mb"] = {k: round(v, 1) for k, v in sorted(poller.peak_rss.items())}
     result["load"] = {
         "accounts": cfg.accounts,

@@ -191,6 +191,27 @@ def compaction_line(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
     )
 
 
+def minutes_line(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
+    """For runs of two minutes or more, the validators' CPU per committed transaction and
+    compaction's share of it in each minute (``cpu.by_minute``): where a falling
+    throughput's CPU went."""
+    lines = []
+    for sc, r in results:
+        minutes = (r.get("cpu") or {}).get("by_minute")
+        if not minutes:
+            continue
+        ms = ", ".join(_fmt(m["validator_ms_per_tx"], ".3f") for m in minutes)
+        comp = ", ".join(
+            "n/a" if m["compaction_share"] is None else f"{100 * m['compaction_share']:.1f} %"
+            for m in minutes
+        )
+        lines.append(
+            f"{sc.name}, minute by minute: validator CPU {ms} ms per committed transaction; "
+            f"compaction's share of it {comp}.\n"
+        )
+    return "\n".join(lines)
+
+
 def cpu_split(r: dict[str, Any] | None) -> str:
     """The n = 4 max-rate run's validator CPU by library (``--perf``), as a table."""
     perf = (r or {}).get("perf")
@@ -264,6 +285,7 @@ def write_report(
         "## Where the validators' CPU goes (n4-max)\n",
         cpu_split(by_name.get("n4-max")),
         compaction_line(results),
+        minutes_line(results),
         "## Plots\n",
     ]
     for sc, r in results:

@@ -244,6 +244,26 @@ def test_cpu_figures_per_committed_tx_against_the_floor() -> None:
     assert g["compaction_share"] == 0.2  # 1 s of the validators' 5 s
 
 
+def test_cpu_by_minute_splits_the_window_at_each_sample() -> None:
+    marks = [
+        (10.0, {"a": 0.0, "compaction:a": 0.0}),
+        (70.0, {"a": 30.0, "compaction:a": 3.0}),
+        (130.0, {"a": 72.0, "compaction:a": 12.0}),
+    ]
+    # 100 commits in the first minute, 120 in the second; a failed tx and one committed
+    # outside both spans do not count
+    fin = [10.0 + k * 0.6 for k in range(100)] + [70.0 + k * 0.5 for k in range(120)]
+    status = [loadgen.COMMITTED] * 220
+    fin += [20.0, 140.0]
+    status += [loadgen.FAILED, loadgen.COMMITTED]
+    out = consensus.cpu_by_minute(marks, fin, status, unit_us_per_tx=50.0, validators=1)
+    assert out == [
+        {"validator_ms_per_tx": 300.0, "compaction_share": 0.1},  # 30 s / 100, 3 of 30
+        {"validator_ms_per_tx": 350.0, "compaction_share": round(9 / 42, 3)},
+    ]
+    assert consensus.cpu_by_minute(marks[:1], fin, status, 50.0, 1) == []
+
+
 def test_compaction_seconds_counts_only_the_nicer_threads() -> None:
     import threading
     import time
@@ -553,6 +573,17 @@ def test_suite_long_run_judges_memory_and_shows_its_minutes() -> None:
     assert sc.duration == 300.0 and sc.validators == 4 and sc.rate is None
     row = suite.table([(sc, long)]).strip().splitlines()[2]
     assert "| 2000 (by minute: 2300, 2100, 1900, 1800, 1700) |" in row
+    assert suite.minutes_line([(sc, long)]) == ""  # no CPU samples by minute
+    long["cpu"] = {
+        "by_minute": [
+            {"validator_ms_per_tx": 0.3, "compaction_share": 0.05},
+            {"validator_ms_per_tx": 0.345, "compaction_share": None},
+        ]
+    }
+    assert suite.minutes_line([(sc, long)]) == (
+        "n4-max-5min, minute by minute: validator CPU 0.300, 0.345 ms per committed "
+        "transaction; compaction's share of it 5.0 %, n/a.\n"
+    )
 
 
 def test_suite_report_of_a_second_run_that_day_keeps_the_first(tmp_path: Path) -> None:
