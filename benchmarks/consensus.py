@@ -363,6 +363,8 @@ class _Poller(threading.Thread):
         super().__init__(daemon=True)
         self.validators = validators
         self.peak_rss: dict[str, float] = {}
+        # most level-0 files seen in each ledger: LevelDB slows writes at 8, stops at 12
+        self.peak_level0: dict[str, int] = {}
         self.last: dict[str, dict[str, Any]] = {}
         self.stop = threading.Event()
 
@@ -379,6 +381,8 @@ class _Poller(threading.Thread):
             self.last[v["name"]] = st
             rss = float(st.get("peak_rss_mb", 0.0))
             self.peak_rss[v["name"]] = max(rss, self.peak_rss.get(v["name"], 0.0))
+            l0 = int((st.get("ledger_db") or {}).get("level0_files", 0))
+            self.peak_level0[v["name"]] = max(l0, self.peak_level0.get(v["name"], 0))
 
 
 @dataclass
@@ -465,9 +469,9 @@ def cpu_by_minute(
     unit_us_per_tx: float,
     validators: int,
 ) -> list[dict[str, Any]]:
-    """Validator CPU per committed transaction and compaction's share of it between each
-    two consecutive CPU samples (``marks``, a minute apart), commits counted in the same
-    span."""
+    """Validator CPU per committed transaction, compaction's share of it and the
+    validators' share of the machine between each two consecutive CPU samples (``marks``,
+    a minute apart), commits counted in the same span."""
     out = []
     for a, b in itertools.pairwise(marks):
         span = Window(a[0], b[0])
@@ -476,7 +480,8 @@ def cpu_by_minute(
             if st == COMMITTED and f is not None and f in span
         )  # fmt: skip
         fig = cpu_figures(a, b, n, unit_us_per_tx, validators)
-        out.append({k: fig[k] for k in ("validator_ms_per_tx", "compaction_share")})
+        keys = ("validator_ms_per_tx", "compaction_share", "validators_share_of_machine")
+        out.append({k: fig[k] for k in keys})
     return out
 
 
@@ -692,6 +697,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
                 minute_marks, raw["fin_t"], raw["status"], unit, cfg.validators
             )
     result["peak_rss_mb"] = {k: round(v, 1) for k, v in sorted(poller.peak_rss.items())}
+    result["peak_level0_files"] = dict(sorted(poller.peak_level0.items()))
     result["load"] = {
         "accounts": cfg.accounts,
         "batch": cfg.batch,

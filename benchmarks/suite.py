@@ -182,19 +182,23 @@ def compaction_line(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
     for sc, r in results:
         share = (r.get("cpu") or {}).get("compaction_share")
         if share is not None:
-            shares.append(f"{sc.name} {100 * share:.1f} %")
+            l0 = max((r.get("peak_level0_files") or {}).values(), default=None)
+            most = "" if l0 is None else f" (level-0 files at most {l0})"
+            shares.append(f"{sc.name} {100 * share:.1f} %{most}")
     if not shares:
         return ""
     return (
         "LevelDB's compaction threads (background, ten nice steps below the node) took this "
-        "share of the validators' CPU: " + ", ".join(shares) + ".\n"
+        "share of the validators' CPU: " + ", ".join(shares) + ". Level-0 files are the "
+        "most any validator's ledger held when polled: LevelDB slows writes at 8 and stops "
+        "them at 12 until compaction catches up.\n"
     )
 
 
 def minutes_line(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
-    """For runs of two minutes or more, the validators' CPU per committed transaction and
-    compaction's share of it in each minute (``cpu.by_minute``): where a falling
-    throughput's CPU went."""
+    """For runs of two minutes or more, the validators' CPU per committed transaction,
+    compaction's share of it and the validators' share of the machine in each minute
+    (``cpu.by_minute``): where a falling throughput's CPU went."""
     lines = []
     for sc, r in results:
         minutes = (r.get("cpu") or {}).get("by_minute")
@@ -205,9 +209,11 @@ def minutes_line(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
             "n/a" if m["compaction_share"] is None else f"{100 * m['compaction_share']:.1f} %"
             for m in minutes
         )
+        machine = ", ".join(_fmt(m.get("validators_share_of_machine"), ".0%") for m in minutes)
         lines.append(
             f"{sc.name}, minute by minute: validator CPU {ms} ms per committed transaction; "
-            f"compaction's share of it {comp}.\n"
+            f"compaction's share of it {comp}; the validators' share of the machine "
+            f"{machine}.\n"
         )
     return "\n".join(lines)
 

@@ -45,6 +45,7 @@ from node.state import Ledger, LedgerError
 from node.state import keys as K
 from node.state.genesis import genesis_from_spec, load_iroha_genesis, load_spec
 from node.storage import KVStore, LevelDBStore
+from node.storage.leveldb import L0_SLOWDOWN_FILES, L0_STOP_FILES
 from node.sync.signstate import move_sign_state
 
 log = get_logger("node")
@@ -186,6 +187,9 @@ class Node:
         self.store = store
         self.ledger = ledger
         self.metrics = NodeMetrics()
+        self.metrics.leveldb.add("ledger", store.level_stats)
+        if isinstance(sign_store, LevelDBStore):
+            self.metrics.leveldb.add("signstate", sign_store.level_stats)
         self.started = time.time()
         self.torii_ready = False
         self.isolated = False
@@ -367,6 +371,19 @@ class Node:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "net": self._net_stats(),
             "dropped": dict(self.driver.dropped),
+            "ledger_db": self._ledger_db_stats(),
+        }
+
+    def _ledger_db_stats(self) -> dict[str, Any]:
+        """The ledger's LevelDB at a glance (per level: bakong_leveldb_* on /metrics)."""
+        levels = self.store.level_stats()
+        return {
+            "level0_files": next((st.files for st in levels if st.level == 0), 0),
+            "level0_slowdown_at": L0_SLOWDOWN_FILES,
+            "level0_stop_at": L0_STOP_FILES,
+            "size_mb": sum(st.size_mb for st in levels),
+            "compaction_s": sum(st.compaction_s for st in levels),
+            "compaction_written_mb": sum(st.written_mb for st in levels),
         }
 
     def _net_stats(self) -> dict[str, Any]:

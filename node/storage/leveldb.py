@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import plyvel
 
@@ -99,6 +99,48 @@ def _open_starting_compaction_thread(open_db: Callable[[], Any]) -> tuple[Any, i
     return result["db"], result.get("nice")
 
 
+# LevelDB slows each write by 1 ms at this many level-0 files and stops writes until a
+# compaction finishes at L0_STOP_FILES (its kL0_SlowdownWritesTrigger, kL0_StopWritesTrigger)
+L0_SLOWDOWN_FILES = 8
+L0_STOP_FILES = 12
+
+
+class LevelStats(NamedTuple):
+    """One level of a LevelDB, as its ``leveldb.stats`` property reports it: table files,
+    size, and the compactions that wrote into the level (level 0: memtable flushes)."""
+
+    level: int
+    files: int
+    size_mb: float
+    compaction_s: float
+    read_mb: float
+    written_mb: float
+
+
+def parse_level_stats(text: str) -> list[LevelStats]:
+    """The rows of a ``leveldb.stats`` text (levels with files or compactions only;
+    sizes in whole MB and times in whole seconds, as LevelDB prints them)."""
+    out = []
+    for line in text.splitlines():
+        cols = line.split()
+        if len(cols) != 6 or not cols[0].isdigit():
+            continue  # the title, the header and the dashes
+        try:
+            out.append(
+                LevelStats(
+                    int(cols[0]),
+                    int(cols[1]),
+                    float(cols[2]),
+                    float(cols[3]),
+                    float(cols[4]),
+                    float(cols[5]),
+                )
+            )
+        except ValueError:
+            continue
+    return out
+
+
 class LevelDBStore:
     """A LevelDB database directory; ``write`` maps onto one atomic LevelDB write batch.
 
@@ -167,6 +209,18 @@ class LevelDBStore:
                     wb.delete(key)
                 else:
                     wb.put(key, value)
+
+    def level_stats(self) -> list[LevelStats]:
+        """Files, size and compaction totals per level (for metrics and /status), level 0
+        always first (LevelDB lists a level only once it has files or compactions); empty
+        once closed."""
+        if self._db.closed:
+            return []
+        raw: bytes | None = self._db.get_property(b"leveldb.stats")
+        levels = parse_level_stats(raw.decode()) if raw else []
+        if not levels or levels[0].level != 0:
+            levels.insert(0, LevelStats(0, 0, 0.0, 0.0, 0.0, 0.0))
+        return levels
 
     def close(self) -> None:
         if not self._db.closed:

@@ -9,6 +9,7 @@ state in its own store, its writes timed on /metrics.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -96,6 +97,13 @@ def test_four_validators_survive_f_crashes_and_resync(tmp_path: Path) -> None:
                 text = r.read().decode()
             count = re.search(r"^bakong_sign_state_write_seconds_count (\S+)$", text, re.M)
             assert count is not None and float(count.group(1)) > 0, v["name"]
+            # and shows both its LevelDBs' levels (level 0 is always listed)
+            for db in ("ledger", "signstate"):
+                row = f'bakong_leveldb_files{{db="{db}",level="0"}} '
+                assert "\n" + row in text, (v["name"], db)
+            with urllib.request.urlopen(f"http://{v['metrics']}/status", timeout=5) as r:
+                ledger_db = json.loads(r.read())["ledger_db"]
+            assert ledger_db["level0_stop_at"] == 12 and ledger_db["level0_files"] >= 0
 
     # down: no validator process left
     for name in names:

@@ -257,9 +257,22 @@ def test_cpu_by_minute_splits_the_window_at_each_sample() -> None:
     fin += [20.0, 140.0]
     status += [loadgen.FAILED, loadgen.COMMITTED]
     out = consensus.cpu_by_minute(marks, fin, status, unit_us_per_tx=50.0, validators=1)
+    share = [
+        round(30 / (60 * (os.cpu_count() or 1)), 3),
+        round(42 / (60 * (os.cpu_count() or 1)), 3),
+    ]
     assert out == [
-        {"validator_ms_per_tx": 300.0, "compaction_share": 0.1},  # 30 s / 100, 3 of 30
-        {"validator_ms_per_tx": 350.0, "compaction_share": round(9 / 42, 3)},
+        # 30 s / 100 txs, 3 of those 30 s compaction
+        {
+            "validator_ms_per_tx": 300.0,
+            "compaction_share": 0.1,
+            "validators_share_of_machine": share[0],
+        },
+        {
+            "validator_ms_per_tx": 350.0,
+            "compaction_share": round(9 / 42, 3),
+            "validators_share_of_machine": share[1],
+        },
     ]
     assert consensus.cpu_by_minute(marks[:1], fin, status, 50.0, 1) == []
 
@@ -381,10 +394,13 @@ def test_suite_cpu_split_section() -> None:
     runs = [
         (suite.SCENARIOS[2], {"cpu": {"compaction_share": 0.031}}),
         (suite.SCENARIOS[0], {"cpu": {"compaction_share": None}}),
-        (suite.LONG_SCENARIOS[0], {"cpu": {"compaction_share": 0.125}}),
+        (
+            suite.LONG_SCENARIOS[0],
+            {"cpu": {"compaction_share": 0.125}, "peak_level0_files": {"a": 5, "b": 9}},
+        ),
     ]
     line = suite.compaction_line(runs)
-    assert f"{suite.SCENARIOS[2].name} 3.1 %, n4-max-5min 12.5 %." in line
+    assert f"{suite.SCENARIOS[2].name} 3.1 %, n4-max-5min 12.5 % (level-0 files at most 9)." in line
     assert suite.compaction_line([(suite.SCENARIOS[0], {"error": "x"})]) == ""
 
 
@@ -577,12 +593,17 @@ def test_suite_long_run_judges_memory_and_shows_its_minutes() -> None:
     long["cpu"] = {
         "by_minute": [
             {"validator_ms_per_tx": 0.3, "compaction_share": 0.05},
-            {"validator_ms_per_tx": 0.345, "compaction_share": None},
+            {
+                "validator_ms_per_tx": 0.345,
+                "compaction_share": None,
+                "validators_share_of_machine": 0.874,
+            },
         ]
     }
     assert suite.minutes_line([(sc, long)]) == (
         "n4-max-5min, minute by minute: validator CPU 0.300, 0.345 ms per committed "
-        "transaction; compaction's share of it 5.0 %, n/a.\n"
+        "transaction; compaction's share of it 5.0 %, n/a; the validators' share of the "
+        "machine –, 87%.\n"
     )
 
 
