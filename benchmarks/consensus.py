@@ -462,6 +462,11 @@ def compaction_seconds(pid: int) -> float | None:
 CPU_STEP_S = 60.0
 
 
+def commits_in(span: Window, fin_t: Sequence[float | None], status: Sequence[int]) -> int:
+    """Transactions of a load record committed within ``span``."""
+    return sum(1 for f, st in zip(fin_t, status, strict=True) if st == COMMITTED and f in span)
+
+
 def cpu_by_minute(
     marks: Sequence[tuple[float, dict[str, float]]],
     fin_t: Sequence[float | None],
@@ -474,11 +479,7 @@ def cpu_by_minute(
     a minute apart), commits counted in the same span."""
     out = []
     for a, b in itertools.pairwise(marks):
-        span = Window(a[0], b[0])
-        n = sum(
-            1 for f, st in zip(fin_t, status, strict=True)
-            if st == COMMITTED and f is not None and f in span
-        )  # fmt: skip
+        n = commits_in(Window(a[0], b[0]), fin_t, status)
         fig = cpu_figures(a, b, n, unit_us_per_tx, validators)
         keys = ("validator_ms_per_tx", "compaction_share", "validators_share_of_machine")
         out.append({k: fig[k] for k in keys})
@@ -685,11 +686,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     result["host_drift"] = host_drift(ceiling["ceiling_tps"], ceiling_after["ceiling_tps"])
     if cpu_start is not None and cpu_end is not None:
         # commits counted over the same span as the CPU samples
-        span = Window(cpu_start[0], cpu_end[0])
-        n_commits = sum(
-            1 for f, st in zip(raw["fin_t"], raw["status"], strict=True)
-            if st == COMMITTED and f in span
-        )  # fmt: skip
+        n_commits = commits_in(Window(cpu_start[0], cpu_end[0]), raw["fin_t"], raw["status"])
         unit = float(str(ceiling["unit_us_per_tx"]))
         result["cpu"] = cpu_figures(cpu_start, cpu_end, n_commits, unit, cfg.validators)
         if len(minute_marks) >= 3:

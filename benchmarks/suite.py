@@ -25,6 +25,7 @@ from typing import Any
 
 from benchmarks.consensus import BenchConfig, machine, run_benchmark
 from node.crypto import KeyScheme
+from node.storage.leveldb import L0_SLOWDOWN_FILES, L0_STOP_FILES
 
 ROOT = Path(__file__).resolve().parent
 ED, SHA3 = KeyScheme.ED25519, KeyScheme.ED25519_SHA3
@@ -190,8 +191,8 @@ def compaction_line(results: list[tuple[Scenario, dict[str, Any]]]) -> str:
     return (
         "LevelDB's compaction threads (background, ten nice steps below the node) took this "
         "share of the validators' CPU: " + ", ".join(shares) + ". Level-0 files are the "
-        "most any validator's ledger held when polled: LevelDB slows writes at 8 and stops "
-        "them at 12 until compaction catches up.\n"
+        f"most any validator's ledger held when polled: LevelDB slows writes at "
+        f"{L0_SLOWDOWN_FILES} and stops them at {L0_STOP_FILES} until compaction catches up.\n"
     )
 
 

@@ -378,7 +378,7 @@ class Node:
         """The ledger's LevelDB at a glance (per level: bakong_leveldb_* on /metrics)."""
         levels = self.store.level_stats()
         return {
-            "level0_files": next((st.files for st in levels if st.level == 0), 0),
+            "level0_files": levels[0].files if levels else 0,  # level 0 comes first
             "level0_slowdown_at": L0_SLOWDOWN_FILES,
             "level0_stop_at": L0_STOP_FILES,
             "size_mb": sum(st.size_mb for st in levels),
