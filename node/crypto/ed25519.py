@@ -44,9 +44,10 @@ SMALL_ORDER: Final = frozenset(
 
 _equation = compiled_equation.check
 
-# Keys already checked (canonical, not of small order), as ed25519_sha3 keeps its own.
+# Keys that signed validly (so canonical, not of small order), as ed25519_sha3 keeps its
+# own: only those, so forged signatures under ever new keys cannot fill it.
 _KEYS_MAX: Final = 65_536
-_keys_ok: dict[bytes, bool] = {}
+_keys_ok: set[bytes] = set()
 
 
 def small_order(point: bytes) -> bool:
@@ -55,14 +56,10 @@ def small_order(point: bytes) -> bool:
 
 
 def _key_ok(public_key: bytes) -> bool:
-    known = _keys_ok.get(public_key)
-    if known is None:
-        canonical = int.from_bytes(public_key, "little") & _Y_MASK < P
-        known = canonical and not small_order(public_key)
-        if len(_keys_ok) >= _KEYS_MAX:
-            _keys_ok.clear()
-        _keys_ok[public_key] = known
-    return known
+    if public_key in _keys_ok:
+        return True
+    canonical = int.from_bytes(public_key, "little") & _Y_MASK < P
+    return canonical and not small_order(public_key)
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -80,4 +77,9 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
         return False
     if not _key_ok(public_key):
         return False  # the equation's decoding refuses keys off the curve
-    return _equation(public_key, signature, hashlib.sha512(big_r + public_key + message).digest())
+    ok = _equation(public_key, signature, hashlib.sha512(big_r + public_key + message).digest())
+    if ok and public_key not in _keys_ok:
+        if len(_keys_ok) >= _KEYS_MAX:
+            _keys_ok.clear()
+        _keys_ok.add(public_key)
+    return ok

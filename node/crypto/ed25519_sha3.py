@@ -46,21 +46,23 @@ _ZERO_SCALAR: Final = bytes(32)
 
 _equation = compiled_equation.check
 
-# Keys found valid or not (canonical, not small order, prime order): a network's
-# transactions come from a few thousand keys, and the check costs a scalar multiplication.
-# Bounded: emptied when full.
+# Keys that signed validly (so canonical, not small order, prime order): a network's
+# transactions come from a few thousand keys, and the check costs a scalar
+# multiplication. Only those, so forged signatures under ever new keys cannot fill it;
+# bounded (emptied when full).
 _VALID_KEYS_MAX: Final = 65_536
-_valid_keys: dict[bytes, bool] = {}
+_valid_keys: set[bytes] = set()
 
 
 def _valid_key(public_key: bytes) -> bool:
-    known = _valid_keys.get(public_key)
-    if known is None:
+    return public_key in _valid_keys or bool(_sodium.crypto_core_ed25519_is_valid_point(public_key))
+
+
+def _remember_valid(public_key: bytes) -> None:
+    if public_key not in _valid_keys:
         if len(_valid_keys) >= _VALID_KEYS_MAX:
             _valid_keys.clear()
-        known = bool(_sodium.crypto_core_ed25519_is_valid_point(public_key))
-        _valid_keys[public_key] = known
-    return known
+        _valid_keys.add(public_key)
 
 
 def _h512(*parts: bytes) -> bytes:
@@ -144,9 +146,12 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
         return False
     if _equation is not None:
         # the digest as is: the equation reduces it mod L, as ``challenge`` does
-        return _valid_key(public_key) and _equation(
-            public_key, signature, _h512(big_r, public_key, message)
-        )
+        if not _valid_key(public_key):
+            return False
+        if not _equation(public_key, signature, _h512(big_r, public_key, message)):
+            return False
+        _remember_valid(public_key)
+        return True
     k = challenge(big_r, public_key, message)
     return equation_holds(public_key, big_r, s, k)
 

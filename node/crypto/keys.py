@@ -65,15 +65,17 @@ def verify(public_key: str, message: bytes, signature: bytes) -> bool:
         return False
 
 
-# Public keys already found well formed (hex form as sent -> scheme, raw key). Every
-# signature check needs the key's scheme and bytes; a payment network's transactions come
-# from a few thousand keys, so a look-up replaces two regex matches and a hex decode.
-# Bounded (emptied when full); only well-formed keys are kept, so junk cannot fill it.
+# Public keys that signed validly (hex form as sent -> scheme, raw key). Every signature
+# check needs the key's scheme and bytes; a payment network's transactions come from a
+# few thousand keys, so a look-up replaces two regex matches and a hex decode. Only keys
+# whose signature was valid enter (as node.crypto.equation counts them), so neither junk
+# nor well-formed keys with forged signatures fill it; bounded (emptied when full).
 _KNOWN_KEYS_MAX = 65_536
 _known_keys: dict[str, tuple[KeyScheme, bytes]] = {}
 
 
 def _key_of(public_key: str) -> tuple[KeyScheme, bytes] | None:
+    """The scheme and raw bytes of a public key in Iroha hex form; None if malformed."""
     known = _known_keys.get(public_key)
     if known is not None:
         return known
@@ -85,11 +87,7 @@ def _key_of(public_key: str) -> tuple[KeyScheme, bytes] | None:
         if scheme is KeyScheme.ED25519_SHA3
         else public_key[len(MULTIHASH_ED25519_PREFIX) :]
     )
-    known = (scheme, bytes.fromhex(hex_key))
-    if len(_known_keys) >= _KNOWN_KEYS_MAX:
-        _known_keys.clear()
-    _known_keys[public_key] = known
-    return known
+    return scheme, bytes.fromhex(hex_key)
 
 
 def _verify(public_key: str, message: bytes, signature: bytes) -> bool:
@@ -108,9 +106,15 @@ def _verify(public_key: str, message: bytes, signature: bytes) -> bool:
         return False
     scheme, key = known
     if scheme is KeyScheme.ED25519_SHA3:
-        return ed25519_sha3.verify(key, sha3_256(message), signature)
-    # libsodium's rules: S < L, canonical non-small-order A and R, cofactorless.
-    return ed25519.verify(key, message, signature)
+        ok = ed25519_sha3.verify(key, sha3_256(message), signature)
+    else:
+        # libsodium's rules: S < L, canonical non-small-order A and R, cofactorless.
+        ok = ed25519.verify(key, message, signature)
+    if ok and public_key not in _known_keys:
+        if len(_known_keys) >= _KNOWN_KEYS_MAX:
+            _known_keys.clear()
+        _known_keys[public_key] = known
+    return ok
 
 
 def _derive(seed: bytes, scheme: KeyScheme) -> tuple[str, bytes]:

@@ -182,20 +182,27 @@ def test_bytes_like_inputs_accepted() -> None:
     assert not verify(pair.public_key, "abc", sig)  # type: ignore[arg-type]
 
 
-def test_key_cache_keeps_only_well_formed_keys_and_stays_bounded(
+def test_key_cache_keeps_only_keys_that_signed_and_stays_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """verify() remembers decoded keys; junk keys must not enter, the cache must stay
-    within its bound, and a remembered key still rejects a wrong signature."""
-    from node.crypto import keys
+    """verify() remembers decoded keys once they signed validly; junk keys and
+    well-formed keys under forged signatures must not enter (a flood of them would fill
+    the caches), the cache must stay within its bound, and a remembered key still
+    rejects a wrong signature."""
+    from node.crypto import ed25519, ed25519_sha3, keys
 
     monkeypatch.setattr(keys, "_known_keys", {})
     monkeypatch.setattr(keys, "_KNOWN_KEYS_MAX", 4)
+    monkeypatch.setattr(ed25519, "_keys_ok", set())
+    monkeypatch.setattr(ed25519_sha3, "_valid_keys", set())
     rng = random.Random(RNG_SEED)
     pairs = [KeyPair.generate(scheme, rng) for scheme in KeyScheme for _ in range(3)]
     for junk in ("", "ed0120" + "zz" * 32, "ab" * 31, " " + "ab" * 32, "ED0120"):
         assert not verify(junk, b"m", b"\x00" * 64)
+    for p in pairs:  # well formed, never signed validly
+        assert not verify(p.public_key, b"m", p.sign(b"other"))
     assert keys._known_keys == {}
+    assert not ed25519._keys_ok and not ed25519_sha3._valid_keys
     for _ in range(2):  # the second pass reads remembered keys
         for p in pairs:
             assert verify(p.public_key, b"m", p.sign(b"m"))
