@@ -54,6 +54,9 @@ def test_hashes_and_batches_match_sdk() -> None:
     assert meta is not None
     assert list(meta.reduced_hashes) == out["reduced"][:3]
     assert batches[0].batch_hash == b"".join(bytes.fromhex(h) for h in out["reduced"][:3])
+    # a tx without batch meta: its payload is its reduced payload, its hash names the batch
+    assert txs[3].payload_bytes == len_field(1, txs[3].reduced_payload_bytes)
+    assert batches[1].batch_hash == txs[3].hash
     assert batches[0].fully_signed()
     assert set(txs[0].signed_by()) == {
         "313a07e6384776ed95447710d15e59148473ccfc052a681317a72a69f2a49910"
