@@ -59,10 +59,12 @@ _AMOUNT_LIMIT = 1 << 256
 # cores spent 5-15 % less CPU per transaction at max rate (alternating devnet runs).
 CHECK_SLICE_TXS = 256
 
-# Identifiers already found well formed. Every transfer names three accounts and an
-# asset, mostly the same few thousand: a set look-up instead of a regex match saves
-# about a fifth of a transaction's checks besides its signature. Only valid strings are
-# kept (bounded: emptied when full), so an attacker's junk cannot fill it.
+# Identifiers of checked transactions and queries. Every transfer names three accounts
+# and an asset, mostly the same few thousand: a set look-up instead of a regex match
+# saves about a fifth of a transaction's checks besides its signature. Only the ids of a
+# transaction or query that passed every check, its signatures included, are kept
+# (``_Reasons.done``; bounded: emptied when full), so neither junk nor well-formed ids
+# in unsigned or forged requests fill it.
 _WELL_FORMED_MAX = 65_536
 _well_formed_accounts: set[str] = set()
 _well_formed_assets: set[str] = set()
@@ -77,22 +79,12 @@ def _remember(known: set[str], value: str) -> None:
     known.add(value)
 
 
-def _matches(known: set[str], pattern: re.Pattern[str], s: str) -> bool:
-    """``pattern`` fullmatches ``s``, answered from ``known`` when it matched before."""
-    if s in known:
-        return True
-    if pattern.fullmatch(s) is None:
-        return False
-    _remember(known, s)
-    return True
-
-
 def is_valid_account_id(s: str) -> bool:
-    return _matches(_well_formed_accounts, _account_re, s)
+    return s in _well_formed_accounts or _account_re.fullmatch(s) is not None
 
 
 def is_valid_asset_id(s: str) -> bool:
-    return _matches(_well_formed_assets, _asset_re, s)
+    return s in _well_formed_assets or _asset_re.fullmatch(s) is not None
 
 
 def is_valid_domain_id(s: str) -> bool:
@@ -104,14 +96,10 @@ def is_valid_public_key(key: str) -> bool:
     if key in _well_formed_keys:
         return True
     if len(key) == 64:
-        ok = _hex64_re.fullmatch(key) is not None
-    elif len(key) == 70 and key[:6].lower() == "ed0120":
-        ok = _hex64_re.fullmatch(key[6:]) is not None
-    else:
-        return False
-    if ok:
-        _remember(_well_formed_keys, key)
-    return ok
+        return _hex64_re.fullmatch(key) is not None
+    if len(key) == 70 and key[:6].lower() == "ed0120":
+        return _hex64_re.fullmatch(key[6:]) is not None
+    return False
 
 
 def _hex_bytes(s: str) -> bytes | None:
@@ -143,27 +131,39 @@ def parse_amount(s: str) -> tuple[int, int] | None:
 
 
 class _Reasons:
-    __slots__ = ("items",)
+    """The problems found in one transaction or query, and the well-formed ids it named
+    that the memo does not hold yet (kept by ``done`` only if nothing was found)."""
+
+    __slots__ = ("fresh", "items")
 
     def __init__(self) -> None:
         self.items: list[str] = []
+        self.fresh: list[tuple[set[str], str]] = []
 
     def add(self, msg: str) -> None:
         self.items.append(msg)
 
     def account_id(self, value: str, field: str = "account_id") -> None:
-        if not is_valid_account_id(value):
+        if value in _well_formed_accounts:
+            return
+        if _account_re.fullmatch(value) is None:
             self.add(
                 f"Wrongly formed {field}, passed value: '{value}'. "
                 f"Field should match regex '{ACCOUNT_ID_PATTERN}'"
             )
+        else:
+            self.fresh.append((_well_formed_accounts, value))
 
     def asset_id(self, value: str) -> None:
-        if not is_valid_asset_id(value):
+        if value in _well_formed_assets:
+            return
+        if _asset_re.fullmatch(value) is None:
             self.add(
                 f"Wrongly formed asset_id, passed value: '{value}'. "
                 f"Field should match regex '{ASSET_ID_PATTERN}'"
             )
+        else:
+            self.fresh.append((_well_formed_assets, value))
 
     def domain_id(self, value: str) -> None:
         if _domain_re.fullmatch(value) is None:
@@ -180,11 +180,20 @@ class _Reasons:
             )
 
     def pubkey(self, value: str) -> None:
-        if not is_valid_public_key(value):
+        if not self.key_ok(value):
             self.add(
                 f"Public key has wrong format, passed value: '{value[:MAX_HEX_KEY_CHARS]}'. "
                 "Expected 64 hex characters (ed25519-sha3) or 'ed0120' + 64 hex (ed25519)"
             )
+
+    def key_ok(self, value: str) -> bool:
+        """``is_valid_public_key``, noting a key the memo does not hold yet."""
+        if value in _well_formed_keys:
+            return True
+        if not is_valid_public_key(value):
+            return False
+        self.fresh.append((_well_formed_keys, value))
+        return True
 
     def amount(self, value: str) -> None:
         parsed = parse_amount(value)
@@ -212,8 +221,13 @@ class _Reasons:
         if len(value.encode()) > MAX_DESCRIPTION_BYTES:
             self.add(f"Description size should be less or equal '{MAX_DESCRIPTION_BYTES}'")
 
-    def text(self) -> str | None:
-        return "; ".join(self.items) if self.items else None
+    def done(self) -> str | None:
+        """The reasons joined, or None: then the ids it named join the memo."""
+        if self.items:
+            return "; ".join(self.items)
+        for known, value in self.fresh:
+            _remember(known, value)
+        return None
 
 
 def _check_command(r: _Reasons, kind: str | None, c: Any) -> None:
@@ -348,7 +362,7 @@ class StatelessValidator:
             raw = _hex_bytes(sig_hex) if len(sig_hex) == 128 else None
             if raw is None:
                 r.add(f"Invalid signature: {sig_hex[:MAX_HEX_KEY_CHARS]}")
-            if not is_valid_public_key(public_key):
+            if not r.key_ok(public_key):
                 r.add(f"Invalid pubkey: {public_key[:MAX_HEX_KEY_CHARS]}")
             elif raw is not None and not self._verify(public_key, blob, raw):
                 r.add(f"Wrong signature [{sig_hex};{public_key}]")
@@ -376,18 +390,20 @@ class StatelessValidator:
         if n_sigs > limits.max_signatures_per_tx:
             r.add(f"Too many signatures: {n_sigs}, at most {limits.max_signatures_per_tx}")
         else:
-            if n_sigs == 0 and not in_batch:
-                r.add("Signatures cannot be empty")
+            if n_sigs == 0:
+                if not in_batch:
+                    r.add("Signatures cannot be empty")
+                r.fresh.clear()  # an unsigned tx of a batch: nothing vouches for its ids
             self._signatures(r, sigs, tx.payload_bytes)
         size = tx.size
         if size > limits.max_tx_bytes:
             r.add(f"Transaction too large: {size} bytes, at most {limits.max_tx_bytes}")
-        return r.text()
+        return r.done()
 
     def _time_reasons(self, tx: Tx, now_ms: int, *, in_batch: bool = False) -> str | None:
         r = _Reasons()
         self._created_time(r, tx.created_time, now_ms)
-        return r.text()
+        return r.done()
 
     def batch_reasons(self, batch: Batch, now_ms: int) -> str | None:
         """Stateless problems of a whole batch (its txs and its meta), or None."""
@@ -414,7 +430,7 @@ class StatelessValidator:
         max_txs = min(self.limits.max_batch_txs, self.params.max_proposal_size)
         if n > max_txs:
             r.add(f"Batch too large: {n} transactions, at most {max_txs}")
-            return r.text()
+            return r.done()
         in_batch = batch.type != BatchType.SINGLE
         for i, tx in enumerate(batch.txs):
             why = tx_check(tx, now_ms, in_batch=in_batch)
@@ -434,7 +450,7 @@ class StatelessValidator:
                 )
             if sum(len(t.signature_pairs()) for t in batch.txs) == 0:
                 r.add("Batch must contain at least one signature")
-        return r.text()
+        return r.done()
 
     def check_batches(self, batches: Sequence[Batch], now_ms: int) -> list[str | None]:
         return [self.batch_reasons(b, now_ms) for b in batches]
@@ -523,13 +539,13 @@ class StatelessValidator:
             elif kind == "get_engine_receipts" and _hex64_re.fullmatch(body.tx_hash) is None:
                 r.add(f"Hash has invalid format: '{body.tx_hash[:80]}'")
         self._query_signature(r, q, q.payload.SerializeToString())
-        return r.text()
+        return r.done()
 
     def blocks_query_reasons(self, q: queries_pb2.BlocksQuery, now_ms: int) -> str | None:
         r = _Reasons()
         self._query_meta(r, q.meta, now_ms)
         self._query_signature(r, q, q.meta.SerializeToString())
-        return r.text()
+        return r.done()
 
 
 def amount_decimal(s: str) -> Decimal:

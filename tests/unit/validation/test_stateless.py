@@ -229,18 +229,34 @@ def test_signature_hex_with_whitespace_is_invalid() -> None:
         assert why is not None and why.startswith("Invalid signature"), (bad, why)
 
 
-def test_well_formed_memo_is_bounded_and_keeps_only_valid_ids() -> None:
+def test_well_formed_memo_keeps_only_ids_of_valid_requests_and_is_bounded() -> None:
     from node.validation import stateless as sl
 
+    def memo() -> set[str]:
+        return sl._well_formed_accounts | sl._well_formed_assets | sl._well_formed_keys
+
+    # well formed, but forged (signed by another key than it names), unsigned, or
+    # unsigned inside a batch: none of their ids is kept
+    other = KeyPair.from_seed(bytes([7] * 32), KeyScheme.ED25519)  # signs nothing here
+    forged = make_tx(creator="memo_forged@bank")
+    forged.pb.signatures[0].public_key = other.public_key
+    assert V.tx_reasons(Tx(forged.pb), NOW) is not None
+    assert V.tx_reasons(make_tx(creator="memo_unsigned@bank", keys=()), NOW) is not None
+    in_batch = make_tx(creator="memo_batch@bank", keys=())
+    assert V.tx_reasons(in_batch, NOW, in_batch=True) is None
+    assert not {"memo_forged@bank", "memo_unsigned@bank", "memo_batch@bank"} & memo()
+    assert other.public_key not in memo()
+    # a valid tx: its creator and signing key are kept, and still checked alike
+    assert V.tx_reasons(make_tx(creator="memo_a@bank"), NOW) is None
+    assert {"memo_a@bank", ADMIN.public_key} <= memo()
+    assert V.tx_reasons(make_tx(creator="memo_a@bank"), NOW) is None
     assert sl.is_valid_account_id("memo_a@bank")
-    assert "memo_a@bank" in sl._well_formed_accounts
     assert not sl.is_valid_account_id("Memo_a@bank")
-    assert "Memo_a@bank" not in sl._well_formed_accounts
     long_id = "a@" + ".".join(["d" * 60] * 4)  # valid, but too long to keep
-    assert sl.is_valid_account_id(long_id)
+    sl._remember(sl._well_formed_accounts, long_id)
     assert long_id not in sl._well_formed_accounts
     for i in range(sl._WELL_FORMED_MAX + 10):
-        assert sl.is_valid_asset_id(f"a{i}#bank")
+        sl._remember(sl._well_formed_assets, f"a{i}#bank")
     assert len(sl._well_formed_assets) <= sl._WELL_FORMED_MAX
     assert not sl.is_valid_asset_id("a0@bank")  # after the memo emptied and refilled
     assert sl.is_valid_public_key(ADMIN.public_key)
