@@ -62,6 +62,7 @@ from tests.api.torii.support import (
 
 ANSWER_S = 5.0  # every unary call must be answered within this
 STREAM_S = 0.5  # streaming calls: first message, error or (subscribed) deadline
+STATUS_CACHE = 50  # the Torii status cache of the fuzzed server (entries)
 # gRPC codes a hostile request may get; INTERNAL/UNKNOWN mean an unhandled exception.
 EXPECTED = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
 FD = descriptor.FieldDescriptor
@@ -102,7 +103,7 @@ class ServerThread:
         limits = dataclasses.replace(
             limits,
             torii=dataclasses.replace(
-                limits.torii, status_cache_size=50, stale_stream_timeout_s=1.0
+                limits.torii, status_cache_size=STATUS_CACHE, stale_stream_timeout_s=1.0
             ),
         )
         async with running(self.path, limits=limits) as h:
@@ -330,18 +331,28 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(buf)
 
 
+def unsigned_tx(seed: int, i: int) -> bytes:
+    """A distinct, parseable, unsigned tx: one more status to remember."""
+    t = transaction_pb2.Transaction()
+    t.payload.reduced_payload.created_time = seed << 32 | i
+    return t.SerializeToString()
+
+
 def run_mutations(sender: Sender, server: ServerThread, n: int, seed: int) -> None:
     rng = random.Random(seed)
     base = seeds()
     for i in range(n):
         method, body = base[i % len(base)]
         sender.send(method, mutate(body, rng))
-        if i % 4 == 0:  # a distinct, parseable, unsigned tx: one more status to remember
-            t = transaction_pb2.Transaction()
-            t.payload.reduced_payload.created_time = seed << 32 | i
-            sender.send("Torii", t.SerializeToString())
+        if i % 4 == 0:
+            sender.send("Torii", unsigned_tx(seed, i))
         if i % 100 == 0:
             assert server.alive(), server.error
+    # The status cache's entries differ in size (a code alone for most statuses, the
+    # whole message, with a reason of any length, for some): its last STATUS_CACHE
+    # entries are made alike before every heap reading, so readings compare like with like.
+    for i in range(STATUS_CACHE):
+        sender.send("Torii", unsigned_tx(seed, n + i))
 
 
 def heap(h: Harness) -> int:
