@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -212,7 +214,7 @@ def test_payload_bytes_cut_from_the_whole_are_the_sub_messages_serialization(
     assert tx.reduced_payload_bytes == pb.payload.reduced_payload.SerializeToString()
     assert tx.serialize() == pb.SerializeToString()
     assert tx.size == pb.ByteSize()
-    assert tx.signed_hash == sha3_256(pb.SerializeToString())
+    assert tx.signed_hash == hashlib.sha256(pb.SerializeToString()).digest()
     assert tx.hash == sha3_256(pb.payload.SerializeToString())
     assert tx.reduced_hash == sha3_256(pb.payload.reduced_payload.SerializeToString())
 
