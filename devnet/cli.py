@@ -91,11 +91,15 @@ def _wait_ready(root: Path, doc: dict[str, Any], names: list[str], timeout: floa
         for v in doc["validators"]:
             if v["name"] not in pending:
                 continue
-            state, _ = procs.node_state(root / v["name"])
+            state, pid = procs.node_state(root / v["name"])
             if state == "dead":
                 log = procs.log_file(root / v["name"])
-                tail = _tail(log)
-                raise DevnetError(f"validator {v['name']} exited during start; log {log}:\n{tail}")
+                tail = _tail(log) or "(empty)"
+                how = procs.exit_reason(pid)
+                raise DevnetError(
+                    f"validator {v['name']} exited during start"
+                    f"{f' ({how})' if how else ''}; log {log}:\n{tail}"
+                )
             st = fetch_status(v["metrics"])
             if st is not None and int(st.get("height", 0)) >= 1 and st.get("torii_ready"):
                 pending.discard(v["name"])

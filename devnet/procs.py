@@ -69,9 +69,33 @@ def _is_our_node(pid: int, node_dir: Path) -> bool:
     return any(str(node_dir).encode() in part for part in cmd)
 
 
+# Validators this process started, by pid: how each ended stays readable (one that dies
+# before it logs anything leaves only that), and nothing else reaps them first.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _reap(pid: int) -> None:
+    child = _children.get(pid)
+    if child is not None:
+        child.poll()
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def exit_reason(pid: int | None) -> str | None:
+    """How a validator this process started ended ("exit code 1", "killed by SIGKILL"),
+    or None: still running, or started by another process."""
+    child = _children.get(pid) if pid is not None else None
+    code = None if child is None else child.poll()
+    if code is None:
+        return None
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def start(node_dir: Path, config: Path, python: str | None = None) -> int:
@@ -90,6 +114,10 @@ def start(node_dir: Path, config: Path, python: str | None = None) -> int:
         cwd=str(node_dir),
     )
     log.close()
+    for pid, child in list(_children.items()):
+        if child.poll() is not None:
+            del _children[pid]  # ended before this start: keep only the live and the new
+    _children[proc.pid] = proc
     pid_file(node_dir).write_text(f"{proc.pid}\n")
     return proc.pid
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 from tests.integration.devnet_support import devnet, free_base_port, running_devnet
@@ -75,3 +79,22 @@ def test_unknown_node_and_status_json(tmp_path: Path) -> None:
         assert rows[0]["height"] >= 1
         out = devnet("demo", "--dir", doc["dir"], "--count", "2", timeout=120)
         assert "demo done" in out.stdout and out.stdout.count("COMMITTED") >= 4
+
+
+def test_a_validator_that_died_says_how() -> None:
+    """A validator that dies before it logs anything: the devnet still says how it ended."""
+    from devnet import procs
+
+    def ended(code: str) -> str | None:
+        with open(os.devnull, "wb") as sink:
+            p = subprocess.Popen([sys.executable, "-c", code], stdout=sink, stderr=sink)
+        procs._children[p.pid] = p  # as procs.start registers a validator
+        deadline = time.monotonic() + 10
+        while p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return procs.exit_reason(p.pid)
+
+    assert ended("import sys; sys.exit(3)") == "exit code 3"
+    assert ended("import os, signal; os.kill(os.getpid(), signal.SIGKILL)") == "killed by SIGKILL"
+    assert procs.exit_reason(None) is None
+    assert procs.exit_reason(os.getpid()) is None  # not one it started
