@@ -91,11 +91,11 @@ def _wait_ready(root: Path, doc: dict[str, Any], names: list[str], timeout: floa
         for v in doc["validators"]:
             if v["name"] not in pending:
                 continue
-            state, pid = procs.node_state(root / v["name"])
+            state, _ = procs.node_state(root / v["name"])
             if state == "dead":
                 log = procs.log_file(root / v["name"])
                 tail = _tail(log) or "(empty)"
-                how = procs.exit_reason(pid)
+                how = procs.exit_reason(root / v["name"])
                 raise DevnetError(
                     f"validator {v['name']} exited during start"
                     f"{f' ({how})' if how else ''}; log {log}:\n{tail}"

@@ -69,24 +69,25 @@ def _is_our_node(pid: int, node_dir: Path) -> bool:
     return any(str(node_dir).encode() in part for part in cmd)
 
 
-# Validators this process started, by pid: how each ended stays readable (one that dies
-# before it logs anything leaves only that), and nothing else reaps them first.
-_children: dict[int, subprocess.Popen[bytes]] = {}
+# The latest process this one started for each validator (by node dir): how it ended
+# stays readable (one that dies before it logs anything leaves only that), and nothing
+# else reaps it first. A restart replaces the entry, so this holds one per validator.
+_children: dict[Path, subprocess.Popen[bytes]] = {}
 
 
 def _reap(pid: int) -> None:
-    child = _children.get(pid)
-    if child is not None:
-        child.poll()
-        return
+    for child in _children.values():
+        if child.pid == pid:
+            child.poll()
+            return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
 
-def exit_reason(pid: int | None) -> str | None:
-    """How a validator this process started ended ("exit code 1", "killed by SIGKILL"),
-    or None: still running, or started by another process."""
-    child = _children.get(pid) if pid is not None else None
+def exit_reason(node_dir: Path) -> str | None:
+    """How the validator process this one last started in ``node_dir`` ended ("exit code
+    1", "killed by SIGKILL"), or None: still running, or started by another process."""
+    child = _children.get(node_dir.resolve())
     code = None if child is None else child.poll()
     if code is None:
         return None
@@ -114,10 +115,7 @@ def start(node_dir: Path, config: Path, python: str | None = None) -> int:
         cwd=str(node_dir),
     )
     log.close()
-    for pid, child in list(_children.items()):
-        if child.poll() is not None:
-            del _children[pid]  # ended before this start: keep only the live and the new
-    _children[proc.pid] = proc
+    _children[node_dir.resolve()] = proc
     pid_file(node_dir).write_text(f"{proc.pid}\n")
     return proc.pid
 

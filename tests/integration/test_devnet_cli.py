@@ -81,20 +81,19 @@ def test_unknown_node_and_status_json(tmp_path: Path) -> None:
         assert "demo done" in out.stdout and out.stdout.count("COMMITTED") >= 4
 
 
-def test_a_validator_that_died_says_how() -> None:
+def test_a_validator_that_died_says_how(tmp_path: Path) -> None:
     """A validator that dies before it logs anything: the devnet still says how it ended."""
     from devnet import procs
 
     def ended(code: str) -> str | None:
         with open(os.devnull, "wb") as sink:
             p = subprocess.Popen([sys.executable, "-c", code], stdout=sink, stderr=sink)
-        procs._children[p.pid] = p  # as procs.start registers a validator
+        procs._children[tmp_path.resolve()] = p  # as procs.start registers a validator
         deadline = time.monotonic() + 10
         while p.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        return procs.exit_reason(p.pid)
+        return procs.exit_reason(tmp_path)
 
     assert ended("import sys; sys.exit(3)") == "exit code 3"
     assert ended("import os, signal; os.kill(os.getpid(), signal.SIGKILL)") == "killed by SIGKILL"
-    assert procs.exit_reason(None) is None
-    assert procs.exit_reason(os.getpid()) is None  # not one it started
+    assert procs.exit_reason(tmp_path / "other") is None  # not one it started
